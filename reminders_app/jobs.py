@@ -1,0 +1,312 @@
+"""The reminder job: one function that the django-q2 schedule and the
+`send_reminders` command both call."""
+
+import logging
+import signal
+import threading
+import traceback
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from reminders_app import runs
+from reminders_app.channels import Channel, Reminder, get_channel
+from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.selection import Policy, claim, mark_settled, next_candidates
+
+logger = logging.getLogger(__name__)
+
+Status = ReminderLog.Status
+RETRY_BACKOFF = timedelta(minutes=5)
+
+
+def process_reminders(
+    *,
+    now: datetime | None = None,
+    window_hours: float | None = None,
+    dry_run: bool = False,
+    trigger: str = "schedule",
+    scheduled_for: datetime | str | None = None,
+) -> dict:
+    """Send every reminder due in [now, now + window_hours]; return a summary.
+
+    `scheduled_for` is the slot a scheduled run was meant for (django-q2 passes it
+    through the schedule's intended_date_kwarg); the run stores its lag behind it.
+    """
+    wall_started = timezone.now()
+    now = now or wall_started
+    if timezone.is_naive(now):
+        raise ValueError("now must be timezone-aware")
+    if window_hours is None:
+        window_hours = settings.REMINDER_WINDOW_HOURS
+    if not window_hours > 0:
+        raise ValueError("window_hours must be positive")
+    window_start, window_end = now, now + timedelta(hours=window_hours)
+    policy = Policy(
+        now=now,
+        wall_now=wall_started,
+        claim_timeout=timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT_SECONDS),
+        max_attempts=settings.REMINDER_MAX_ATTEMPTS,
+    )
+    summary = {
+        "run_id": None,
+        "selected": 0,
+        "sent": 0,
+        "skipped": 0,
+        "failed": 0,
+        "window_start": window_start.isoformat(),
+        "window_end": window_end.isoformat(),
+    }
+    if dry_run:
+        task_ids = list(_dry_run_ids(window_start, window_end, policy))
+        return summary | {"selected": len(task_ids), "task_ids": task_ids}
+
+    channel = get_channel()
+    runs.reap_dead_runs(claim_timeout=policy.claim_timeout)
+    run = runs.start_run(
+        trigger=trigger,
+        window_start=window_start,
+        window_end=window_end,
+        scheduled_for=_parse_slot(scheduled_for),
+    )
+    summary["run_id"] = str(run.pk)
+    log_context = {"run_id": summary["run_id"]}
+    logger.info(
+        "run_started",
+        extra={
+            "event": "run_started",
+            **log_context,
+            "trigger": trigger,
+            "window_start": summary["window_start"],
+            "window_end": summary["window_end"],
+        },
+    )
+    status, error = ReminderRun.Status.SUCCEEDED, ""
+    try:
+        with _stop_on_sigterm() as stop:
+            after = None
+            while not stop.is_set():
+                candidates = next_candidates(
+                    window_start=window_start,
+                    window_end=window_end,
+                    policy=policy,
+                    after=after,
+                    limit=settings.REMINDER_BATCH_SIZE,
+                )
+                if not candidates:
+                    break
+                counts = _process_batch(candidates, run=run, channel=channel, policy=policy)
+                for key, value in counts.items():
+                    summary[key] += value
+                after = candidates[-1][1], candidates[-1][0]
+                if len(candidates) < settings.REMINDER_BATCH_SIZE:
+                    break
+            if stop.is_set():
+                status, error = ReminderRun.Status.INTERRUPTED, "stopped by SIGTERM"
+    except BaseException as exc:
+        status, error = ReminderRun.Status.FAILED, type(exc).__name__
+        raise
+    finally:
+        _finish(run, status=status, error=error, summary=summary)
+    return summary | {"status": status}
+
+
+def _dry_run_ids(window_start, window_end, policy):
+    """The task ids a real run would claim now, without claiming them."""
+    after, limit = None, settings.REMINDER_BATCH_SIZE
+    while True:
+        batch = next_candidates(
+            window_start=window_start,
+            window_end=window_end,
+            policy=policy,
+            after=after,
+            limit=limit,
+        )
+        yield from (task_id for task_id, _ in batch)
+        if len(batch) < limit:
+            return
+        after = batch[-1][1], batch[-1][0]
+
+
+def _process_batch(candidates, *, run: ReminderRun, channel: Channel, policy: Policy) -> dict:
+    """Claim, deliver and settle one batch; return its counts.
+
+    A transactional channel delivers inside the claiming transaction: the batch
+    commits whole or not at all. Any other channel gets its claims committed first,
+    so a run that dies mid-delivery leaves claims a later run can take over.
+    """
+    if channel.transactional:
+        with transaction.atomic():
+            claimed = claim(candidates=candidates, run=run, policy=policy, status=Status.SENT)
+            sent, failures = _deliver(claimed, channel=channel, run=run)
+            counts = _settle(
+                sent, failures, candidates=candidates, run=run, policy=policy, pending=False
+            )
+    else:
+        with transaction.atomic():
+            claimed = claim(candidates=candidates, run=run, policy=policy, status=Status.CLAIMED)
+        sent, failures = _deliver(claimed, channel=channel, run=run)
+        with transaction.atomic():
+            counts = _settle(
+                sent, failures, candidates=candidates, run=run, policy=policy, pending=True
+            )
+    # Logged once committed, so every line stands for a row in the database.
+    run_id = str(run.pk)
+    for reminder in sent:
+        logger.info(
+            "reminder_sent",
+            extra={
+                "event": "reminder_sent",
+                "task_id": reminder.task_id,
+                "run_id": run_id,
+                "due_at": reminder.due_at.isoformat(),
+                "reminder_id": reminder.log_id,
+            },
+        )
+    return counts
+
+
+def _deliver(claimed, *, channel: Channel, run: ReminderRun):
+    """Hand each reminder to the channel; an error stays with its reminder."""
+    sent, failures = [], []
+    for reminder in claimed:
+        try:
+            channel.deliver(reminder)
+        except DatabaseError:
+            raise  # the database is gone or the transaction is broken: stop the run
+        except Exception as exc:
+            failures.append((reminder, exc))
+            # No exc_info: a channel's exception message may quote task content.
+            logger.error(
+                "reminder_failed",
+                extra={
+                    "event": "reminder_failed",
+                    "task_id": reminder.task_id,
+                    "run_id": str(run.pk),
+                    "due_at": reminder.due_at.isoformat(),
+                    "reminder_id": reminder.log_id,
+                    "attempt": reminder.attempts + 1,
+                    "error": _error_name(exc),
+                    "stack": "".join(traceback.format_tb(exc.__traceback__)),
+                },
+            )
+        else:
+            sent.append(reminder)
+    return sent, failures
+
+
+def _settle(sent, failures, *, candidates, run, policy: Policy, pending: bool) -> dict:
+    """Record each outcome, take settled tasks out of the due index, count the batch."""
+    if pending and sent:
+        ReminderLog.objects.filter(
+            pk__in=[r.log_id for r in sent], run=run, status=Status.CLAIMED
+        ).update(
+            status=Status.SENT,
+            sent_at=timezone.now(),
+            attempts=F("attempts") + 1,
+            error="",
+        )
+    for reminder, exc in failures:
+        attempts = reminder.attempts + 1
+        ReminderLog.objects.filter(pk=reminder.log_id).update(
+            status=Status.FAILED,
+            sent_at=None,
+            attempts=attempts,
+            error=_error_name(exc),
+            next_attempt_at=(
+                policy.now + retry_delay(attempts) if attempts < policy.max_attempts else None
+            ),
+        )
+    given_up = [r.task_id for r, _ in failures if r.attempts + 1 >= policy.max_attempts]
+    mark_settled(task_ids=[r.task_id for r in sent] + given_up, policy=policy)
+    claimed = len(sent) + len(failures)
+    counts = {
+        "selected": len(candidates),
+        "sent": len(sent),
+        "skipped": len(candidates) - claimed,
+        "failed": len(failures),
+    }
+    runs.record_batch(run, **counts)
+    return counts
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Wait before retry number `attempts`: the next run retries a first failure,
+    then the wait doubles from RETRY_BACKOFF."""
+    if attempts <= 1:
+        return timedelta(0)
+    return RETRY_BACKOFF * 2 ** (attempts - 2)
+
+
+def _error_name(exc: BaseException) -> str:
+    """The exception's type: short, and never the message, which may quote task data."""
+    cls = type(exc)
+    module = "" if cls.__module__ == "builtins" else f"{cls.__module__}."
+    return f"{module}{cls.__qualname__}"[:200]
+
+
+def _parse_slot(value: datetime | str | None) -> datetime | None:
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _finish(run: ReminderRun, *, status: str, error: str, summary: dict) -> None:
+    try:
+        run = runs.finish_run(run, status=status, error=error)
+    except DatabaseError:
+        # The connection was lost: record the outcome on a fresh one if we can;
+        # if not, the next run or status check finds this run dead.
+        connection.close()
+        try:
+            run = runs.finish_run(run, status=status, error=error)
+        except DatabaseError:
+            run = None
+    if run is None:
+        logger.error(
+            "run_not_recorded",
+            extra={"event": "run_not_recorded", "run_id": summary["run_id"], "status": status},
+        )
+        return
+    logger.info(
+        "run_finished",
+        extra={
+            "event": "run_finished",
+            "run_id": summary["run_id"],
+            "status": status,
+            "selected": run.selected,
+            "sent": run.sent,
+            "skipped": run.skipped,
+            "failed": run.failed,
+            "duration_ms": round(run.duration.total_seconds() * 1000, 1),
+        },
+    )
+
+
+@contextmanager
+def _stop_on_sigterm():
+    """Turn SIGTERM into a request to stop after the current batch.
+
+    Only the main thread can install signal handlers; elsewhere (a test thread)
+    the job runs to completion.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def request_stop(signum, frame):
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)

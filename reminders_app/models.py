@@ -1,0 +1,113 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ReminderRun(models.Model):
+    """One execution of the reminder job; its id is the `run_id` in every log line."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        COMMAND = "command", "Command"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        INTERRUPTED = "interrupted", "Interrupted"
+        ABANDONED = "abandoned", "Abandoned"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    trigger = models.CharField(max_length=20, default=Trigger.SCHEDULE)
+    status = models.CharField(max_length=20, choices=Status, default=Status.RUNNING)
+    # Wall-clock times that bracket all of the run's work, whatever clock the job used.
+    started_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Refreshed after every committed batch: a run that stops beating has died.
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    # The slot a scheduled run was meant for, and how late it started.
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    lag = models.DurationField(null=True, blank=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    selected = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=200, blank=True, default="")
+    hostname = models.CharField(max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["-started_at"], name="run_started_idx"),
+            # Used by reminders_app.runs.reap_dead_runs() and reminders_status.
+            models.Index(
+                fields=["started_at"],
+                name="run_running_idx",
+                condition=Q(status="running"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"Run {self.id}"
+
+    @property
+    def duration(self):
+        if self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+class ReminderLog(models.Model):
+    """One reminder for one task and one due date: the audit trail."""
+
+    class Status(models.TextChoices):
+        CLAIMED = "claimed", "Claimed"  # a run owns it and is delivering it
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    # CASCADE: deleting a task deletes its reminders with it (the admin's delete
+    # confirmation lists them), so the trail never shows a row whose task is gone.
+    # See README, "Deleting tasks".
+    task = models.ForeignKey(
+        "tasks_app.Task",
+        on_delete=models.CASCADE,
+        related_name="reminders",
+        # The unique constraint below starts with task_id and serves lookups by task.
+        db_index=False,
+    )
+    due_at = models.DateTimeField(help_text="The due date this reminder was for.")
+    status = models.CharField(max_length=10, choices=Status, default=Status.CLAIMED)
+    run = models.ForeignKey(ReminderRun, on_delete=models.PROTECT, related_name="reminders")
+    claimed_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One reminder per task per due date, whatever runs concurrently: every
+            # claim is an INSERT ... ON CONFLICT DO NOTHING against this constraint.
+            models.UniqueConstraint(fields=["task", "due_at"], name="reminder_once_per_due_date"),
+        ]
+        indexes = [
+            # The admin's default list order.
+            models.Index(fields=["-created_at", "-id"], name="reminderlog_created_idx"),
+            # Used by reminders_app.selection to find failed reminders due a retry
+            # and claims left behind by runs that died.
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                name="reminderlog_unsettled_idx",
+                condition=~Q(status="sent"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"Reminder {self.pk}"

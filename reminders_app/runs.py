@@ -1,0 +1,113 @@
+"""The life of a ReminderRun: started, beating, finished, or found dead.
+
+On PostgreSQL a live run holds a session advisory lock keyed on its id. The server
+drops the lock the moment the run's connection goes (SIGKILL, OOM, host loss,
+pg_terminate_backend), so any later run or status check can tell a dead run from a
+slow one without waiting. Elsewhere a run counts as dead once its heartbeat is older
+than REMINDER_CLAIM_TIMEOUT_SECONDS.
+"""
+
+import logging
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from reminders_app.models import ReminderRun
+
+logger = logging.getLogger(__name__)
+
+Status = ReminderRun.Status
+
+
+def _lock_key(run_id: uuid.UUID) -> int:
+    return int.from_bytes(run_id.bytes[:8], "big", signed=True)
+
+
+def _uses_advisory_locks() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def start_run(
+    *,
+    trigger: str,
+    window_start: datetime,
+    window_end: datetime,
+    scheduled_for: datetime | None,
+) -> ReminderRun:
+    started = timezone.now()
+    run = ReminderRun(
+        trigger=trigger,
+        started_at=started,
+        heartbeat_at=started,
+        window_start=window_start,
+        window_end=window_end,
+        scheduled_for=scheduled_for,
+        lag=started - scheduled_for if scheduled_for else None,
+        hostname=socket.gethostname()[:255],
+        pid=os.getpid(),
+    )
+    if _uses_advisory_locks():
+        # Taken before the row is visible, so no one can see the run without its lock.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [_lock_key(run.id)])
+    run.save(force_insert=True)
+    return run
+
+
+def record_batch(run: ReminderRun, *, selected: int, sent: int, skipped: int, failed: int):
+    """Add a batch's counts to the run; called inside the batch's transaction so the
+    record of a killed run matches what it committed."""
+    ReminderRun.objects.filter(pk=run.pk).update(
+        selected=F("selected") + selected,
+        sent=F("sent") + sent,
+        skipped=F("skipped") + skipped,
+        failed=F("failed") + failed,
+        heartbeat_at=timezone.now(),
+    )
+
+
+def finish_run(run: ReminderRun, *, status: str, error: str = "") -> ReminderRun:
+    ReminderRun.objects.filter(pk=run.pk).update(
+        status=status, error=error[:200], finished_at=timezone.now()
+    )
+    if _uses_advisory_locks():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(run.id)])
+    run.refresh_from_db()
+    return run
+
+
+def reap_dead_runs(*, claim_timeout: timedelta) -> int:
+    """Mark runs whose process died as `abandoned`; return how many."""
+    reaped = 0
+    running = ReminderRun.objects.filter(status=Status.RUNNING)
+    if _uses_advisory_locks():
+        for run_id in running.values_list("pk", flat=True):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(run_id)])
+                (dead,) = cursor.fetchone()
+                if not dead:
+                    continue
+                try:
+                    reaped += _abandon(run_id)
+                finally:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(run_id)])
+    else:
+        stale = running.filter(heartbeat_at__lt=timezone.now() - claim_timeout)
+        for run_id in stale.values_list("pk", flat=True):
+            reaped += _abandon(run_id)
+    return reaped
+
+
+def _abandon(run_id) -> int:
+    count = ReminderRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
+        status=Status.ABANDONED, finished_at=timezone.now(), error="the run's process died"
+    )
+    if count:
+        logger.warning("run_abandoned", extra={"event": "run_abandoned", "run_id": str(run_id)})
+    return count

@@ -1,0 +1,153 @@
+"""Settings for the task reminders project, read from the environment.
+
+The variables and their defaults are listed in README.md ("Configuration").
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from tasksite.env import env_bool, env_list, env_number
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+_DEV_SECRET_KEY = "django-insecure-development-key-not-for-production"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or _DEV_SECRET_KEY
+if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "tasks_app",
+    "reminders_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tasksite.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "tasksite.wsgi.application"
+
+
+def _database_from_env() -> dict:
+    url = os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+    try:
+        config = dj_database_url.parse(url, conn_max_age=0)
+    except Exception as exc:  # the parser raises several types for bad URLs
+        raise ImproperlyConfigured(f"DATABASE_URL cannot be parsed: {exc}") from None
+    engine = config.get("ENGINE", "")
+    if engine == "django.db.backends.sqlite3":
+        # IMMEDIATE takes the write lock when a transaction starts, so two
+        # writers queue on `timeout` instead of failing to upgrade a read lock.
+        config["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
+    elif engine != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must name PostgreSQL or SQLite, not {url.split(':', 1)[0]!r}"
+        )
+    elif not config.get("NAME"):
+        raise ImproperlyConfigured("DATABASE_URL must name a database")
+    else:
+        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    return config
+
+
+DATABASES = {"default": _database_from_env()}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Reminders -------------------------------------------------------------
+REMINDER_WINDOW_HOURS = env_number("REMINDER_WINDOW_HOURS", 24)
+REMINDER_CLAIM_TIMEOUT_SECONDS = env_number("REMINDER_CLAIM_TIMEOUT_SECONDS", 600, integer=True)
+REMINDER_MAX_ATTEMPTS = env_number("REMINDER_MAX_ATTEMPTS", 5, integer=True)
+# How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
+REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or "reminders_app.channels.EventChannel"
+# Rows claimed and written per transaction.
+REMINDER_BATCH_SIZE = 2000
+
+# --- Logging: one JSON object per line on stderr, from every logger ----------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": True,
+        },
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "json",
+        },
+    },
+    "root": {"handlers": ["stderr"], "level": "INFO"},
+    "loggers": {
+        # Django's own loggers propagate to the root handler above.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
+}
+
+# --- django-q2 cluster (`python manage.py qcluster`) --------------------------
+Q_CLUSTER = {
+    "name": "reminders",
+    "orm": "default",
+    "workers": 2,
+    "timeout": 900,
+    "retry": 1200,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "catch_up": False,
+}

@@ -1,0 +1,29 @@
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from tasks_app.models import Task
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+
+
+class TaskFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Task
+
+    title = factory.Faker("sentence", nb_words=4)
+    description = factory.Faker("paragraph")
+    owner = factory.SubFactory(UserFactory)
+    due_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))
+    completed_at = None
