@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from reminders_app import runs
-from reminders_app.channels import Channel, Reminder, get_channel
+from reminders_app.channels import Channel, get_channel
 from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.selection import Policy, claim, mark_settled, next_candidates
 

@@ -142,6 +142,8 @@ def _insert_claims(*, task_ids, run, policy, status) -> list[Reminder]:
     wall = ops.adapt_datetimefield_value(policy.wall_now)
     sent = status == Status.SENT
     run_id = ReminderLog._meta.get_field("run").get_db_prep_value(run.pk, connection)
+    # Identifiers come from model metadata and the SELECT from Django's compiler;
+    # every value is a parameter.
     sql = (
         f"INSERT INTO {table} "
         "(task_id, due_at, status, run_id, claimed_at, sent_at, attempts, error, created_at) "
@@ -176,6 +178,4 @@ def mark_settled(*, task_ids: Sequence[int], policy: Policy) -> None:
     settled = ReminderLog.objects.filter(task=OuterRef("pk"), due_at=OuterRef("due_at")).filter(
         Q(status=Status.SENT) | Q(status=Status.FAILED, attempts__gte=policy.max_attempts)
     )
-    Task.objects.filter(pk__in=task_ids).filter(Exists(settled)).update(
-        reminded_due_at=F("due_at")
-    )
+    Task.objects.filter(pk__in=task_ids).filter(Exists(settled)).update(reminded_due_at=F("due_at"))

@@ -32,7 +32,10 @@ class Command(ReminderCommand):
             "--dry-run", action="store_true", help="List what would be sent; write nothing."
         )
         parser.add_argument(
-            "--json", dest="as_json", action="store_true", help="Print the summary as one JSON object."
+            "--json",
+            dest="as_json",
+            action="store_true",
+            help="Print the summary as one JSON object.",
         )
 
     def handle(self, *, now, window_hours, dry_run, as_json, **options):
