@@ -19,3 +19,15 @@ def _postgres_required_when_asked(request, settings):
 
         if connection.vendor != "postgresql":
             pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
+
+
+def pytest_sessionstart(session):
+    """On CI's PostgreSQL pass, a misread DATABASE_URL must fail, not quietly run SQLite."""
+    import os
+
+    if os.environ.get("REQUIRE_POSTGRES") == "1":
+        from django.conf import settings
+
+        engine = settings.DATABASES["default"]["ENGINE"]
+        if engine != "django.db.backends.postgresql":
+            raise pytest.UsageError(f"REQUIRE_POSTGRES=1 but the database engine is {engine}")
