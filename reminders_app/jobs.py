@@ -17,7 +17,15 @@ from django.utils.dateparse import parse_datetime
 from reminders_app import runs
 from reminders_app.channels import Channel, get_channel
 from reminders_app.models import ReminderLog, ReminderRun
-from reminders_app.selection import Policy, claim, mark_settled, next_candidates
+from reminders_app.selection import (
+    Batch,
+    Policy,
+    claim_batch,
+    mark_settled,
+    next_candidates,
+    unmark_settled,
+)
+from tasksite.logs import flush_logs
 
 logger = logging.getLogger(__name__)
 
@@ -91,20 +99,16 @@ def process_reminders(
         with _stop_on_sigterm() as stop:
             after = None
             while not stop.is_set():
-                candidates = next_candidates(
+                selected, after = _process_batch(
                     window_start=window_start,
                     window_end=window_end,
-                    policy=policy,
                     after=after,
-                    limit=settings.REMINDER_BATCH_SIZE,
+                    run=run,
+                    channel=channel,
+                    policy=policy,
+                    summary=summary,
                 )
-                if not candidates:
-                    break
-                counts = _process_batch(candidates, run=run, channel=channel, policy=policy)
-                for key, value in counts.items():
-                    summary[key] += value
-                after = candidates[-1][1], candidates[-1][0]
-                if len(candidates) < settings.REMINDER_BATCH_SIZE:
+                if selected < settings.REMINDER_BATCH_SIZE:
                     break
             if stop.is_set():
                 status, error = ReminderRun.Status.INTERRUPTED, "stopped by SIGTERM"
@@ -133,28 +137,35 @@ def _dry_run_ids(window_start, window_end, policy):
         after = batch[-1][1], batch[-1][0]
 
 
-def _process_batch(candidates, *, run: ReminderRun, channel: Channel, policy: Policy) -> dict:
-    """Claim, deliver and settle one batch; return its counts.
+def _process_batch(*, window_start, window_end, after, run, channel, policy, summary):
+    """Claim, deliver and settle one batch; add its counts to `summary` and return
+    how many due reminders it selected and the keyset to continue after.
 
     A transactional channel delivers inside the claiming transaction: the batch
     commits whole or not at all. Any other channel gets its claims committed first,
     so a run that dies mid-delivery leaves claims a later run can take over.
     """
+    query = dict(
+        window_start=window_start,
+        window_end=window_end,
+        policy=policy,
+        after=after,
+        limit=settings.REMINDER_BATCH_SIZE,
+        run=run,
+    )
     if channel.transactional:
         with transaction.atomic():
-            claimed = claim(candidates=candidates, run=run, policy=policy, status=Status.SENT)
-            sent, failures = _deliver(claimed, channel=channel, run=run)
-            counts = _settle(
-                sent, failures, candidates=candidates, run=run, policy=policy, pending=False
-            )
+            batch = claim_batch(**query, status=Status.SENT)
+            sent, failures = _deliver(batch.claimed, channel=channel, run=run)
+            counts = _settle(batch, sent, failures, run=run, policy=policy, pending=False)
     else:
         with transaction.atomic():
-            claimed = claim(candidates=candidates, run=run, policy=policy, status=Status.CLAIMED)
-        sent, failures = _deliver(claimed, channel=channel, run=run)
+            batch = claim_batch(**query, status=Status.CLAIMED)
+        sent, failures = _deliver(batch.claimed, channel=channel, run=run)
         with transaction.atomic():
-            counts = _settle(
-                sent, failures, candidates=candidates, run=run, policy=policy, pending=True
-            )
+            counts = _settle(batch, sent, failures, run=run, policy=policy, pending=True)
+    for key, value in counts.items():
+        summary[key] += value
     # Logged once committed, so every line stands for a row in the database.
     run_id = str(run.pk)
     for reminder in sent:
@@ -168,7 +179,7 @@ def _process_batch(candidates, *, run: ReminderRun, channel: Channel, policy: Po
                 "reminder_id": reminder.log_id,
             },
         )
-    return counts
+    return batch.selected, batch.last
 
 
 def _deliver(claimed, *, channel: Channel, run: ReminderRun):
@@ -200,35 +211,38 @@ def _deliver(claimed, *, channel: Channel, run: ReminderRun):
     return sent, failures
 
 
-def _settle(sent, failures, *, candidates, run, policy: Policy, pending: bool) -> dict:
-    """Record each outcome, take settled tasks out of the due index, count the batch."""
+def _settle(batch: Batch, sent, failures, *, run, policy: Policy, pending: bool) -> dict:
+    """Record each outcome, keep the settled marks right, and count the batch.
+
+    `pending` rows were claimed before delivery and are marked sent here; the others
+    were written `sent` (and their tasks marked settled) by the claim itself.
+    """
     if pending and sent:
         ReminderLog.objects.filter(
             pk__in=[r.log_id for r in sent], run=run, status=Status.CLAIMED
-        ).update(
-            status=Status.SENT,
-            sent_at=timezone.now(),
-            attempts=F("attempts") + 1,
-            error="",
-        )
+        ).update(status=Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1)
+    retry_later = []
     for reminder, exc in failures:
         attempts = reminder.attempts + 1
+        give_up = attempts >= policy.max_attempts
         ReminderLog.objects.filter(pk=reminder.log_id).update(
             status=Status.FAILED,
             sent_at=None,
             attempts=attempts,
             error=_error_name(exc),
-            next_attempt_at=(
-                policy.now + retry_delay(attempts) if attempts < policy.max_attempts else None
-            ),
+            next_attempt_at=None if give_up else policy.now + retry_delay(attempts),
         )
-    given_up = [r.task_id for r, _ in failures if r.attempts + 1 >= policy.max_attempts]
-    mark_settled(task_ids=[r.task_id for r in sent] + given_up, policy=policy)
-    claimed = len(sent) + len(failures)
+        if not give_up:
+            retry_later.append(reminder.task_id)
+    if pending:
+        given_up = [r.task_id for r, _ in failures if r.task_id not in retry_later]
+        mark_settled(task_ids=[r.task_id for r in sent] + given_up, policy=policy)
+    elif retry_later:
+        unmark_settled(task_ids=retry_later)
     counts = {
-        "selected": len(candidates),
+        "selected": batch.selected,
         "sent": len(sent),
-        "skipped": len(candidates) - claimed,
+        "skipped": batch.selected - len(batch.claimed),
         "failed": len(failures),
     }
     runs.record_batch(run, **counts)
@@ -259,6 +273,7 @@ def _parse_slot(value: datetime | str | None) -> datetime | None:
 
 
 def _finish(run: ReminderRun, *, status: str, error: str, summary: dict) -> None:
+    flush_logs()  # the run's finish time covers writing its log lines
     try:
         run = runs.finish_run(run, status=status, error=error)
     except DatabaseError:

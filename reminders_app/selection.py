@@ -60,22 +60,132 @@ def _blocking(policy: Policy) -> QuerySet[ReminderLog]:
     )
 
 
-def next_candidates(
+def candidates_query(
     *,
     window_start: datetime,
     window_end: datetime,
     policy: Policy,
     after: tuple[datetime, int] | None,
     limit: int,
-) -> list[tuple[int, datetime]]:
-    """1. Find up to `limit` due reminders after the keyset `after`, as (task_id, due_at)."""
+) -> QuerySet:
+    """Up to `limit` due reminders after the keyset `after`, as (task_id, due_at) rows
+    in (due_at, id) order: the one definition both claim paths and dry runs share."""
     qs = due_tasks(window_start=window_start, window_end=window_end).filter(
         ~Exists(_blocking(policy))
     )
     if after is not None:
         due, pk = after
-        qs = qs.filter(Q(due_at__gt=due) | Q(due_at=due, pk__gt=pk))
-    return list(qs.order_by("due_at", "pk").values_list("pk", "due_at")[:limit])
+        # The plain range lets the index scan start at the keyset instead of
+        # filtering every earlier entry again on each batch.
+        qs = qs.filter(due_at__gte=due).filter(Q(due_at__gt=due) | Q(due_at=due, pk__gt=pk))
+    return qs.order_by("due_at", "id").values_list("id", "due_at")[:limit]
+
+
+def next_candidates(**kwargs) -> list[tuple[int, datetime]]:
+    return list(candidates_query(**kwargs))
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    selected: int  # due reminders the batch tried to claim
+    last: tuple[datetime, int] | None  # the keyset the next batch starts after
+    claimed: list[Reminder]  # those this run now owns
+
+
+def claim_batch(
+    *,
+    window_start: datetime,
+    window_end: datetime,
+    policy: Policy,
+    after: tuple[datetime, int] | None,
+    limit: int,
+    run: ReminderRun,
+    status: str,
+) -> Batch:
+    """Select the next batch of due reminders and claim them for `run`.
+
+    Must run inside a transaction. Rows are written with `status`: `sent` when the
+    channel delivers inside this transaction (the claimed tasks are then marked
+    settled at once, and _settle unmarks any that fail), `claimed` otherwise.
+    Candidates another run claimed in the meantime are not returned.
+    """
+    query = dict(
+        window_start=window_start, window_end=window_end, policy=policy, after=after, limit=limit
+    )
+    if connection.vendor == "postgresql":
+        return _claim_batch_in_one_statement(query, run=run, policy=policy, status=status)
+    candidates = next_candidates(**query)
+    if not candidates:
+        return Batch(0, None, [])
+    claimed = claim(candidates=candidates, run=run, policy=policy, status=status)
+    if status == Status.SENT:
+        mark_settled(task_ids=[r.task_id for r in claimed], policy=policy)
+    return Batch(len(candidates), (candidates[-1][1], candidates[-1][0]), claimed)
+
+
+# PostgreSQL: selection, takeover, insert and marking in one round trip. Each
+# data-modifying CTE sees the same snapshot; the unique constraint still decides
+# every race (a concurrent claim makes the INSERT do nothing for that row, and a
+# concurrent takeover makes the UPDATE re-check its condition).
+_CLAIM_SQL = """
+WITH cand AS MATERIALIZED ({candidates}),
+took AS (
+    UPDATE {log} AS l
+    SET status = %s, run_id = %s, claimed_at = %s, sent_at = %s,
+        attempts = l.attempts + %s, next_attempt_at = NULL, error = ''
+    FROM cand
+    WHERE l.task_id = cand.id AND l.due_at = cand.due_at
+      AND ((l.status = 'failed' AND l.attempts < %s AND l.next_attempt_at <= %s)
+           OR (l.status = 'claimed' AND l.claimed_at < %s))
+    RETURNING l.id, l.task_id, l.due_at, l.attempts - %s AS prior
+),
+ins AS (
+    INSERT INTO {log}
+        (task_id, due_at, status, run_id, claimed_at, sent_at, attempts, error, created_at)
+    SELECT cand.id, cand.due_at, %s, %s, %s, %s, %s, '', %s FROM cand
+    ON CONFLICT (task_id, due_at) DO NOTHING
+    RETURNING id, task_id, due_at, 0 AS prior
+),
+claimed AS (SELECT * FROM took UNION ALL SELECT * FROM ins),
+marked AS (
+    UPDATE {task} AS t SET reminded_due_at = claimed.due_at
+    FROM claimed WHERE %s AND t.id = claimed.task_id
+)
+SELECT id, task_id, due_at, prior FROM claimed
+UNION ALL
+(SELECT NULL, id, due_at, (SELECT count(*) FROM cand) FROM cand
+ ORDER BY due_at DESC, id DESC LIMIT 1)
+"""
+
+
+def _claim_batch_in_one_statement(query, *, run, policy, status) -> Batch:
+    candidates_sql, candidates_params = candidates_query(**query).query.sql_with_params()
+    sql = _CLAIM_SQL.format(
+        candidates=candidates_sql,
+        log=connection.ops.quote_name(ReminderLog._meta.db_table),
+        task=connection.ops.quote_name(Task._meta.db_table),
+    )
+    at = timezone.now()
+    sent = status == Status.SENT
+    sent_at, increment = (at, 1) if sent else (None, 0)
+    params = (
+        *candidates_params,
+        *(status, run.pk, at, sent_at, increment),
+        *(policy.max_attempts, policy.now, policy.stale_before, increment),
+        *(status, run.pk, at, sent_at, increment, at),
+        sent,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return Batch(0, None, [])
+    *claimed, (_, last_id, last_due, selected) = rows
+    return Batch(
+        selected,
+        (last_due, last_id),
+        [Reminder(pk, task_id, due, prior) for pk, task_id, due, prior in claimed],
+    )
 
 
 def claim(
@@ -85,12 +195,8 @@ def claim(
     policy: Policy,
     status: str,
 ) -> list[Reminder]:
-    """2. Claim the candidates for `run`; return those it now owns.
-
-    Must run inside a transaction. Rows are written with `status` (`sent` when the
-    channel delivers inside this transaction, `claimed` otherwise). Candidates that
-    another run claimed in the meantime are simply not returned.
-    """
+    """Claim the candidates for `run` (the portable path, used on SQLite); return
+    those it now owns. Must run inside a transaction."""
     wanted = set(candidates)
     starts = min(due for _, due in candidates)
     ends = max(due for _, due in candidates)
@@ -110,12 +216,13 @@ def claim(
         if (task_id, due) in wanted
     ]
     taken = {task_id for _, task_id, _, _ in stale}
+    at = timezone.now()
     if stale:
         ReminderLog.objects.filter(pk__in=[pk for pk, *_ in stale]).update(
             status=status,
             run=run,
-            claimed_at=policy.wall_now,
-            sent_at=policy.wall_now if status == Status.SENT else None,
+            claimed_at=at,
+            sent_at=at if status == Status.SENT else None,
             attempts=F("attempts") + (1 if status == Status.SENT else 0),
             next_attempt_at=None,
             error="",
@@ -123,11 +230,11 @@ def claim(
     claimed = [Reminder(pk, task_id, due, attempts) for pk, task_id, due, attempts in stale]
     fresh = [task_id for task_id, _ in candidates if task_id not in taken]
     if fresh:
-        claimed += _insert_claims(task_ids=fresh, run=run, policy=policy, status=status)
+        claimed += _insert_claims(task_ids=fresh, run=run, at=at, status=status)
     return claimed
 
 
-def _insert_claims(*, task_ids, run, policy, status) -> list[Reminder]:
+def _insert_claims(*, task_ids, run, at, status) -> list[Reminder]:
     """INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING: one statement, and the
     unique constraint decides every race. The SELECT re-checks that each task is
     still due, so a task completed or moved since selection is not claimed."""
@@ -139,7 +246,7 @@ def _insert_claims(*, task_ids, run, policy, status) -> list[Reminder]:
     select_sql, select_params = source.query.sql_with_params()
     table = connection.ops.quote_name(ReminderLog._meta.db_table)
     ops = connection.ops
-    wall = ops.adapt_datetimefield_value(policy.wall_now)
+    wall = ops.adapt_datetimefield_value(at)
     sent = status == Status.SENT
     run_id = ReminderLog._meta.get_field("run").get_db_prep_value(run.pk, connection)
     # Identifiers come from model metadata and the SELECT from Django's compiler;
@@ -169,7 +276,7 @@ def _aware(value) -> datetime:
 
 
 def mark_settled(*, task_ids: Sequence[int], policy: Policy) -> None:
-    """3. Take settled tasks out of task_awaiting_reminder_idx.
+    """Take settled tasks out of task_awaiting_reminder_idx.
 
     Copies due_at into reminded_due_at only where the reminder for the task's
     current due date is sent or has failed for good, so a task moved while its
@@ -179,3 +286,8 @@ def mark_settled(*, task_ids: Sequence[int], policy: Policy) -> None:
         Q(status=Status.SENT) | Q(status=Status.FAILED, attempts__gte=policy.max_attempts)
     )
     Task.objects.filter(pk__in=task_ids).filter(Exists(settled)).update(reminded_due_at=F("due_at"))
+
+
+def unmark_settled(*, task_ids: Sequence[int]) -> None:
+    """Put tasks whose delivery failed but will be retried back in the due index."""
+    Task.objects.filter(pk__in=task_ids, reminded_due_at=F("due_at")).update(reminded_due_at=None)

@@ -128,8 +128,8 @@ LOGGING = {
     },
     "handlers": {
         "stderr": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stderr",
+            # Writes on a thread of its own; see tasksite/logs.py.
+            "()": "tasksite.logs.BackgroundStderrHandler",
             "formatter": "json",
         },
     },
