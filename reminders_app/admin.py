@@ -22,6 +22,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     """History: viewable with the view permission, never written through the admin."""
 
     actions = None
+    # Filter counts ("Show counts") are a COUNT(*) per choice over the whole table.
+    show_facets = admin.ShowFacets.NEVER
 
     def has_add_permission(self, request, obj=None):
         return False

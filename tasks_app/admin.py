@@ -75,6 +75,7 @@ class TaskAdmin(admin.ModelAdmin):
     search_fields = ["title"]
     raw_id_fields = ["owner"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     fields = ["title", "description", "owner", "due_at", "completed_at", "reminded_due_at"]
     readonly_fields = ["reminded_due_at"]
     inlines = [ReminderInline]
