@@ -4,6 +4,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from reminders_app.models import ReminderLog, ReminderRun
 from tasks_app.models import Task
 
 
@@ -27,3 +28,32 @@ class TaskFactory(factory.django.DjangoModelFactory):
     owner = factory.SubFactory(UserFactory)
     due_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))
     completed_at = None
+
+
+class ReminderRunFactory(factory.django.DjangoModelFactory):
+    """A finished, successful run."""
+
+    class Meta:
+        model = ReminderRun
+
+    trigger = ReminderRun.Trigger.SCHEDULE
+    status = ReminderRun.Status.SUCCEEDED
+    started_at = factory.LazyFunction(timezone.now)
+    heartbeat_at = factory.SelfAttribute("started_at")
+    finished_at = factory.LazyAttribute(lambda r: r.started_at + timedelta(seconds=2))
+    window_start = factory.SelfAttribute("started_at")
+    window_end = factory.LazyAttribute(lambda r: r.started_at + timedelta(hours=24))
+
+
+class ReminderLogFactory(factory.django.DjangoModelFactory):
+    """A reminder sent for its task's due date."""
+
+    class Meta:
+        model = ReminderLog
+
+    task = factory.SubFactory(TaskFactory)
+    due_at = factory.SelfAttribute("task.due_at")
+    run = factory.SubFactory(ReminderRunFactory)
+    status = ReminderLog.Status.SENT
+    attempts = 1
+    sent_at = factory.LazyFunction(timezone.now)

@@ -1,0 +1,184 @@
+"""The audit trail in the admin: reminders and runs, read-only for everyone.
+
+Nobody, superusers included, may add, change or delete a reminder or a run here:
+the has_*_permission methods below refuse, so the admin hides the buttons and answers
+a crafted POST with 403. The list pages run a fixed number of queries whatever the
+row count (list_select_related, no full-table count).
+"""
+
+import uuid
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+from reminders_app.models import ReminderLog, ReminderRun
+
+# Task ids are BigAutoField values; a longer number cannot be one.
+MAX_TASK_ID = 2**63 - 1
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History: viewable with the view permission, never written through the admin."""
+
+    actions = None
+    # Filter counts ("Show counts") are a COUNT(*) per choice over the whole table.
+    show_facets = admin.ShowFacets.NEVER
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def run_link(run_id):
+    url = reverse("admin:reminders_app_reminderrun_change", args=[run_id])
+    return format_html('<a href="{}" title="{}">{}</a>', url, run_id, str(run_id)[:8])
+
+
+def reminders_of_run_url(run_id) -> str:
+    """The reminder log filtered to one run."""
+    return f"{reverse('admin:reminders_app_reminderlog_changelist')}?run__id__exact={run_id}"
+
+
+class RunTriggerFilter(admin.SimpleListFilter):
+    """Filter by the trigger of the reminder's run.
+
+    The choices are static, so the filter costs no query (the default filter for a
+    field without choices would read DISTINCT triggers over the whole log).
+    `?run__trigger=` is also what Django's own field filter would accept.
+    """
+
+    title = "run trigger"
+    parameter_name = "run__trigger"
+
+    def lookups(self, request, model_admin):
+        return ReminderRun.Trigger.choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(run__trigger=self.value())
+        return queryset
+
+
+@admin.register(ReminderLog)
+class ReminderLogAdmin(ReadOnlyAdmin):
+    list_display = ["id", "task_link", "due_at", "status", "sent_at", "attempts", "run_column"]
+    list_filter = ["status", ("sent_at", admin.DateFieldListFilter), RunTriggerFilter]
+    date_hierarchy = "sent_at"
+    # Only columns an index can order at a million rows.
+    sortable_by = ["id", "sent_at"]
+    list_select_related = ["task"]
+    # The unfiltered total is a second COUNT(*) over the whole table: skip it.
+    show_full_result_count = False
+    search_fields = ["=task__id", "=run__id"]
+    search_help_text = "A task id (a number) or a run id (a UUID), exactly."
+    fields = [
+        "task_link",
+        "due_at",
+        "status",
+        "run_column",
+        "claimed_at",
+        "sent_at",
+        "attempts",
+        "next_attempt_at",
+        "error",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="task", ordering="task_id")
+    def task_link(self, obj):
+        url = reverse("admin:tasks_app_task_change", args=[obj.task_id])
+        return format_html('<a href="{}">{}: {}</a>', url, obj.task_id, obj.task.title)
+
+    @admin.display(description="run")
+    def run_column(self, obj):
+        return run_link(obj.run_id)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact matches on the task id or the run id, each served by an index.
+
+        Anything that is neither a number nor a UUID matches nothing (no error, no
+        scan); a 32-digit number could be either, so both are tried.
+        """
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        matches = []
+        if term.isascii() and term.isdigit() and int(term) <= MAX_TASK_ID:
+            matches.append(queryset.filter(task_id=int(term)))
+        try:
+            matches.append(queryset.filter(run_id=uuid.UUID(term)))
+        except ValueError:
+            pass
+        if not matches:
+            return queryset.none(), False
+        return matches[0] if len(matches) == 1 else matches[0] | matches[1], False
+
+
+@admin.register(ReminderRun)
+class ReminderRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "started_at",
+        "trigger",
+        "slot",
+        "lag",
+        "duration",
+        "selected",
+        "sent",
+        "skipped",
+        "failed",
+        "status",
+        "reminders_link",
+    ]
+    list_filter = ["status", "trigger"]
+    date_hierarchy = "started_at"
+    sortable_by = ["started_at"]
+    show_full_result_count = False
+    search_fields = ["=id"]
+    search_help_text = "A run id (a UUID), exactly."
+    fields = [
+        "id",
+        "status",
+        "trigger",
+        "started_at",
+        "finished_at",
+        "duration",
+        "heartbeat_at",
+        "scheduled_for",
+        "lag",
+        "window_start",
+        "window_end",
+        "selected",
+        "sent",
+        "skipped",
+        "failed",
+        "error",
+        "hostname",
+        "pid",
+        "reminders_link",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="slot")
+    def slot(self, obj):
+        """The hour a scheduled run was meant for (empty for a run by hand)."""
+        return obj.scheduled_for
+
+    @admin.display(description="reminders")
+    def reminders_link(self, obj):
+        return format_html('<a href="{}">reminders</a>', reminders_of_run_url(obj.pk))
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(pk=uuid.UUID(term)), False
+        except ValueError:
+            return queryset.none(), False

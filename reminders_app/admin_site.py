@@ -1,0 +1,26 @@
+"""The admin site: Django's, plus the reminder worker's health on the index page.
+
+INSTALLED_APPS names RemindersAdminConfig in place of "django.contrib.admin", so this
+module is imported before the models are ready: it imports them only when called.
+"""
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+
+
+class ReminderAdminSite(admin.AdminSite):
+    site_header = "Task reminders"
+    site_title = "Task reminders admin"
+
+    def index(self, request, extra_context=None):
+        """Show staff who may view runs the same facts as `reminders_status`."""
+        from reminders_app.health import check_health
+
+        extra_context = extra_context or {}
+        if request.user.has_perm("reminders_app.view_reminderrun"):
+            extra_context["reminder_health"] = check_health()
+        return super().index(request, extra_context)
+
+
+class RemindersAdminConfig(AdminConfig):
+    default_site = "reminders_app.admin_site.ReminderAdminSite"

@@ -1,0 +1,110 @@
+from datetime import timedelta
+
+from django.contrib import admin
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from reminders_app.admin import run_link
+from reminders_app.models import ReminderLog
+from tasks_app.models import Task
+
+
+class OpenFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("completed", "Completed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(completed_at__isnull=True)
+        if self.value() == "completed":
+            return queryset.filter(completed_at__isnull=False)
+        return queryset
+
+
+class DueFilter(admin.SimpleListFilter):
+    """Open tasks by due date: past due, or due within the next 24 hours."""
+
+    title = "due"
+    parameter_name = "due"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Overdue"), ("24h", "Within 24 hours")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        open_tasks = queryset.filter(completed_at__isnull=True)
+        if self.value() == "overdue":
+            return open_tasks.filter(due_at__lt=now)
+        if self.value() == "24h":
+            return open_tasks.filter(due_at__gte=now, due_at__lte=now + timedelta(hours=24))
+        return queryset
+
+
+class ReminderInline(admin.TabularInline):
+    """The task's reminders, newest first: history, shown and never edited."""
+
+    model = ReminderLog
+    fields = ["due_at", "status", "sent_at", "attempts", "error", "run_column"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="run")
+    def run_column(self, obj):
+        return run_link(obj.run_id)
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ["title", "owner", "due_at", "is_open", "last_reminder_status"]
+    list_filter = [OpenFilter, DueFilter]
+    list_select_related = ["owner"]
+    search_fields = ["title"]
+    raw_id_fields = ["owner"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = ["title", "description", "owner", "due_at", "completed_at", "reminded_due_at"]
+    readonly_fields = ["reminded_due_at"]
+    inlines = [ReminderInline]
+
+    def get_queryset(self, request):
+        # The latest reminder's status in the same query as the task (no query per row).
+        latest = ReminderLog.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(last_reminder_status=Subquery(latest.values("status")[:1]))
+        )
+
+    @admin.display(description="open", boolean=True, ordering="completed_at")
+    def is_open(self, obj):
+        return obj.is_open
+
+    @admin.display(description="last reminder")
+    def last_reminder_status(self, obj):
+        if obj.last_reminder_status is None:
+            return None
+        return ReminderLog.Status(obj.last_reminder_status).label
+
+    def get_deleted_objects(self, objs, request):
+        """Deleting a task takes its reminders with it (ReminderLog.task cascades).
+
+        The reminder admin refuses every delete, which would make any task with a
+        reminder undeletable here; whoever may delete the task may delete its trail.
+        """
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(ReminderLog._meta.verbose_name)
+        return deleted, model_count, perms_needed, protected

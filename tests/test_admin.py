@@ -1,0 +1,415 @@
+"""The admin: who may see the audit trail, that nobody can change it, and that its
+pages find reminders quickly."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.viewers import REMINDER_VIEWERS, add_to_reminder_viewers
+from tasks_app.models import Task
+from tests.factories import ReminderLogFactory, ReminderRunFactory, TaskFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+H = timedelta(hours=1)
+
+
+def log_changelist():
+    return reverse("admin:reminders_app_reminderlog_changelist")
+
+
+def run_changelist():
+    return reverse("admin:reminders_app_reminderrun_changelist")
+
+
+def task_changelist():
+    return reverse("admin:tasks_app_task_changelist")
+
+
+@pytest.fixture
+def viewer():
+    user = UserFactory(username="viewer")
+    add_to_reminder_viewers(user)
+    return user
+
+
+@pytest.fixture
+def superuser():
+    return UserFactory(username="root", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def staff_without_permission():
+    return UserFactory(username="clerk", is_staff=True)
+
+
+@pytest.fixture
+def reminder():
+    return ReminderLogFactory()
+
+
+def client_for(client, user):
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def shown(response):
+    """The rows a changelist shows."""
+    return list(response.context["cl"].result_list)
+
+
+# --- Who may see what ------------------------------------------------------------
+
+
+def audit_urls(reminder):
+    return [
+        log_changelist(),
+        reverse("admin:reminders_app_reminderlog_change", args=[reminder.pk]),
+        run_changelist(),
+        reverse("admin:reminders_app_reminderrun_change", args=[reminder.run_id]),
+        task_changelist(),
+        reverse("admin:tasks_app_task_change", args=[reminder.task_id]),
+    ]
+
+
+def test_anonymous_users_are_sent_to_the_login_page(client, reminder):
+    for url in audit_urls(reminder):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"] == f"{reverse('admin:login')}?next={url}"
+
+
+def test_staff_without_the_view_permission_are_refused(client, staff_without_permission, reminder):
+    client.force_login(staff_without_permission)
+    for url in audit_urls(reminder):
+        assert client.get(url).status_code == 403, url
+
+
+@pytest.mark.parametrize("who", ["viewer", "superuser"])
+def test_viewers_and_superusers_can_browse_the_trail(client, request, who, reminder):
+    client.force_login(request.getfixturevalue(who))
+    for url in audit_urls(reminder):
+        assert client.get(url).status_code == 200, url
+
+
+def test_the_migration_creates_the_reminder_viewers_group():
+    group = Group.objects.get(name=REMINDER_VIEWERS)
+    assert sorted(group.permissions.values_list("content_type__app_label", "codename")) == [
+        ("reminders_app", "view_reminderlog"),
+        ("reminders_app", "view_reminderrun"),
+        ("tasks_app", "view_task"),
+    ]
+
+
+def test_a_viewer_cannot_change_tasks(client, viewer):
+    task = TaskFactory(title="Before")
+    client.force_login(viewer)
+    url = reverse("admin:tasks_app_task_change", args=[task.pk])
+
+    response = client.post(url, {"title": "After", "owner": task.owner_id})
+
+    assert response.status_code == 403
+    task.refresh_from_db()
+    assert task.title == "Before"
+    assert 'name="_save"' not in client.get(url).text
+
+
+# --- Nobody can alter the history --------------------------------------------------
+
+
+@pytest.fixture(params=["viewer", "superuser"])
+def anyone(request, client):
+    client.force_login(request.getfixturevalue(request.param))
+    return client
+
+
+def snapshot():
+    return (
+        list(ReminderLog.objects.order_by("pk").values()),
+        list(ReminderRun.objects.order_by("pk").values()),
+    )
+
+
+def test_no_reminder_can_be_added_changed_or_deleted(anyone, reminder):
+    before = snapshot()
+    change = reverse("admin:reminders_app_reminderlog_change", args=[reminder.pk])
+    form = {
+        "task": reminder.task_id,
+        "due_at_0": "2030-01-01",
+        "due_at_1": "00:00:00",
+        "status": "failed",
+        "run": reminder.run_id,
+        "attempts": 9,
+        "_save": "Save",
+    }
+    delete = reverse("admin:reminders_app_reminderlog_delete", args=[reminder.pk])
+
+    assert anyone.get(reverse("admin:reminders_app_reminderlog_add")).status_code == 403
+    assert anyone.post(reverse("admin:reminders_app_reminderlog_add"), form).status_code == 403
+    assert anyone.post(change, form).status_code == 403
+    assert anyone.get(delete).status_code == 403
+    assert anyone.post(delete, {"post": "yes"}).status_code == 403
+    anyone.post(
+        log_changelist(),
+        {"action": "delete_selected", "_selected_action": [reminder.pk], "post": "yes"},
+    )
+
+    assert snapshot() == before
+
+
+def test_no_run_can_be_added_changed_or_deleted(anyone, reminder):
+    before = snapshot()
+    run = reminder.run
+    change = reverse("admin:reminders_app_reminderrun_change", args=[run.pk])
+    delete = reverse("admin:reminders_app_reminderrun_delete", args=[run.pk])
+    form = {"trigger": "command", "status": "failed", "sent": 0, "_save": "Save"}
+
+    assert anyone.post(reverse("admin:reminders_app_reminderrun_add"), form).status_code == 403
+    assert anyone.post(change, form).status_code == 403
+    assert anyone.post(delete, {"post": "yes"}).status_code == 403
+    anyone.post(
+        run_changelist(),
+        {"action": "delete_selected", "_selected_action": [str(run.pk)], "post": "yes"},
+    )
+
+    assert snapshot() == before
+
+
+def test_the_pages_offer_no_way_to_change_history(anyone, reminder):
+    pages = [
+        log_changelist(),
+        reverse("admin:reminders_app_reminderlog_change", args=[reminder.pk]),
+        run_changelist(),
+        reverse("admin:reminders_app_reminderrun_change", args=[reminder.run_id]),
+    ]
+    for url in pages:
+        html = anyone.get(url).text
+        assert 'name="_save"' not in html, url
+        assert 'name="action"' not in html, url  # no bulk actions, delete included
+        assert "reminderlog/add/" not in html and "reminderrun/add/" not in html, url
+        assert "/delete/" not in html, url
+
+
+def test_the_task_page_shows_its_reminders_read_only(client, superuser):
+    reminder = ReminderLogFactory(status=ReminderLog.Status.FAILED, attempts=3, sent_at=None)
+    client.force_login(superuser)
+
+    response = client.get(reverse("admin:tasks_app_task_change", args=[reminder.task_id]))
+
+    inline = response.context["inline_admin_formsets"][0]
+    assert [form.original for form in inline] == [reminder]
+    html = response.text
+    assert 'name="reminders-0-status"' not in html  # shown, not editable
+    assert 'name="reminders-0-DELETE"' not in html
+    assert 'name="reminders-MAX_NUM_FORMS" value="0"' in html  # no row can be added
+    assert reverse("admin:reminders_app_reminderrun_change", args=[reminder.run_id]) in html
+
+
+def test_a_superuser_edits_a_task_and_deleting_it_takes_its_reminders(client, superuser):
+    reminder = ReminderLogFactory()
+    task = reminder.task
+    client.force_login(superuser)
+    change = reverse("admin:tasks_app_task_change", args=[task.pk])
+
+    response = client.post(
+        change,
+        {
+            "title": "Renamed",
+            "description": "",
+            "owner": task.owner_id,
+            "due_at_0": "",
+            "due_at_1": "",
+            "completed_at_0": "",
+            "completed_at_1": "",
+            "reminders-TOTAL_FORMS": "1",
+            "reminders-INITIAL_FORMS": "1",
+            "reminders-MIN_NUM_FORMS": "0",
+            "reminders-MAX_NUM_FORMS": "1000",
+            "reminders-0-id": reminder.pk,
+            "reminders-0-task": task.pk,
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 302, response.context and response.context["errors"]
+    task.refresh_from_db()
+    assert (task.title, task.due_at) == ("Renamed", None)
+
+    delete = reverse("admin:tasks_app_task_delete", args=[task.pk])
+    assert "Reminder logs: 1" in client.get(delete).text  # the confirmation lists it
+    client.post(delete, {"post": "yes"})
+    assert not Task.objects.filter(pk=task.pk).exists()
+    assert not ReminderLog.objects.filter(pk=reminder.pk).exists()
+
+
+# --- Finding reminders ---------------------------------------------------------------
+
+
+def test_search_by_task_id(client, viewer):
+    wanted = ReminderLogFactory()
+    ReminderLogFactory(task=wanted.task, due_at=wanted.due_at + H)
+    ReminderLogFactory(task__pk=wanted.task_id * 10 + 1)  # an id that contains the other
+    client.force_login(viewer)
+
+    response = client.get(log_changelist(), {"q": f" {wanted.task_id} "})
+
+    assert {r.task_id for r in shown(response)} == {wanted.task_id}
+    assert len(shown(response)) == 2
+
+
+@pytest.mark.parametrize("spell", [str, lambda u: u.hex, lambda u: str(u).upper()])
+def test_search_by_run_id(client, viewer, spell):
+    run = ReminderRunFactory()
+    mine = ReminderLogFactory.create_batch(2, run=run)
+    ReminderLogFactory()
+    client.force_login(viewer)
+
+    response = client.get(log_changelist(), {"q": spell(run.pk)})
+
+    assert sorted(r.pk for r in shown(response)) == sorted(r.pk for r in mine)
+
+
+@pytest.mark.parametrize("term", ["milk", "12a", "-1", "1.5", "9" * 40, "٣", str(uuid.uuid4())])
+def test_a_search_that_is_no_id_finds_nothing_without_error(client, viewer, reminder, term):
+    client.force_login(viewer)
+
+    response = client.get(log_changelist(), {"q": term})
+
+    assert response.status_code == 200
+    assert shown(response) == []
+
+
+def test_filter_by_status(client, viewer):
+    ReminderLogFactory.create_batch(2)
+    failed = ReminderLogFactory(status=ReminderLog.Status.FAILED, sent_at=None, attempts=5)
+    client.force_login(viewer)
+
+    response = client.get(log_changelist(), {"status__exact": "failed"})
+
+    assert shown(response) == [failed]
+    assert "?status__exact=failed" in response.text  # the filter is offered
+
+
+def test_filter_by_run_trigger_and_sent_date(client, viewer, now):
+    by_hand = ReminderLogFactory(run__trigger=ReminderRun.Trigger.COMMAND, sent_at=now)
+    ReminderLogFactory(sent_at=now)
+    older = ReminderLogFactory(sent_at=now - 400 * 24 * H)
+    client.force_login(viewer)
+
+    assert shown(client.get(log_changelist(), {"run__trigger": "command"})) == [by_hand]
+    in_year = shown(client.get(log_changelist(), {"sent_at__year": now.year}))
+    assert older not in in_year and by_hand in in_year
+
+
+def test_a_run_links_to_its_reminders(client, viewer):
+    run = ReminderRunFactory(selected=2, sent=2)
+    mine = ReminderLogFactory.create_batch(2, run=run)
+    ReminderLogFactory()
+    client.force_login(viewer)
+
+    page = client.get(run_changelist()).text
+    link = f"{log_changelist()}?run__id__exact={run.pk}"
+    assert f'href="{link}"' in page
+
+    assert sorted(r.pk for r in shown(client.get(link))) == sorted(r.pk for r in mine)
+
+
+def test_task_columns_and_filters(client, viewer):
+    overdue = TaskFactory(title="Overdue", due_at=timezone.now() - H)
+    soon = TaskFactory(title="Soon", due_at=timezone.now() + H)
+    later = TaskFactory(title="Later", due_at=timezone.now() + 48 * H)
+    done = TaskFactory(title="Done", due_at=timezone.now() - H, completed_at=timezone.now())
+    ReminderLogFactory(task=soon, status=ReminderLog.Status.FAILED, sent_at=None)
+    ReminderLogFactory(task=soon, due_at=soon.due_at - H)  # an older reminder, sent
+    client.force_login(viewer)
+
+    def titles(**params):
+        return {t.title for t in shown(client.get(task_changelist(), params))}
+
+    assert titles(state="open") == {"Overdue", "Soon", "Later"}
+    assert titles(state="completed") == {"Done"}
+    assert titles(due="overdue") == {"Overdue"}
+    assert titles(due="24h") == {"Soon"}
+    assert titles(q="soo") == {"Soon"}
+    rows = {t.title: t for t in shown(client.get(task_changelist()))}
+    assert rows["Soon"].last_reminder_status == "sent"  # the newest reminder
+    assert rows["Later"].last_reminder_status is None
+    assert {overdue, later, done} <= set(rows.values())
+
+
+# --- A fixed number of queries per page ----------------------------------------------
+
+
+def queries_for(client, url) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("who", ["viewer", "superuser"])
+def test_list_pages_run_the_same_queries_for_5_or_300_rows(client, request, who):
+    client.force_login(request.getfixturevalue(who))
+    urls = [
+        log_changelist(),
+        f"{log_changelist()}?status__exact=sent&run__trigger=schedule&sent_at__year=2026",
+        run_changelist(),
+        task_changelist(),
+    ]
+
+    def add(count):  # each with its own task, owner and run
+        ReminderLogFactory.create_batch(count)
+
+    add(5)
+    client.get(log_changelist())  # warm caches (content types, session)
+    few = [queries_for(client, url) for url in urls]
+    add(295)
+    many = [queries_for(client, url) for url in urls]
+
+    print(f"\n{who} queries per page {dict(zip(urls, many, strict=True))}")
+    assert many == few
+    assert max(many) <= 12
+
+
+# --- The admin home --------------------------------------------------------------
+
+
+def test_the_admin_home_shows_a_healthy_worker(client, viewer):
+    run = ReminderRunFactory(started_at=timezone.now() - timedelta(minutes=5), sent=7)
+    client.force_login(viewer)
+
+    page = client.get(reverse("admin:index")).text
+
+    assert "Reminder worker" in page and "Healthy" in page
+    assert reverse("admin:reminders_app_reminderrun_change", args=[run.pk]) in page
+    assert "Succeeded" in page and "7 sent" in page
+
+
+def test_the_admin_home_shows_a_stopped_worker(client, viewer):
+    ReminderRunFactory(started_at=timezone.now() - 5 * H)
+    ReminderRunFactory(
+        started_at=timezone.now() - 3 * H, status=ReminderRun.Status.FAILED, error="boom"
+    )
+    client.force_login(viewer)
+
+    page = client.get(reverse("admin:index")).text
+
+    assert "Needs attention" in page and "Healthy" not in page
+    assert "No run has succeeded since" in page
+    assert "Failed" in page and "boom" in page
+
+
+def test_the_admin_home_shows_health_only_to_those_who_may_see_runs(
+    client, staff_without_permission
+):
+    client.force_login(staff_without_permission)
+
+    page = client.get(reverse("admin:index")).text
+
+    assert "Reminder worker" not in page
