@@ -100,6 +100,8 @@ class ReminderLog(models.Model):
         indexes = [
             # The admin's default list order.
             models.Index(fields=["-created_at", "-id"], name="reminderlog_created_idx"),
+            # The admin's date hierarchy, "sent at" filter and ordering on sent_at.
+            models.Index(fields=["sent_at", "id"], name="reminderlog_sent_idx"),
             # Used by reminders_app.selection to find failed reminders due a retry
             # and claims left behind by runs that died.
             models.Index(

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reminders_app.management.base import EXIT_USAGE, ReminderCommand
+from reminders_app.viewers import add_to_reminder_viewers
 from tasks_app.models import Task
 
 DEMO_USERNAME = "demo"
@@ -25,7 +26,8 @@ DEMO_TITLES = [
 
 class Command(ReminderCommand):
     help = (
-        "Load demo data: a staff user 'demo' and tasks over the next 48 hours. "
+        "Load demo data: a staff user 'demo' in the Reminder viewers group and tasks "
+        "over the next 48 hours. "
         "Development only: refused when DJANGO_DEBUG is false."
     )
 
@@ -43,6 +45,7 @@ class Command(ReminderCommand):
             if created:
                 user.set_password(DEMO_PASSWORD)
                 user.save()
+            add_to_reminder_viewers(user)
             if user.tasks.exists():
                 self.stdout.write("demo data already loaded; nothing to add")
                 return

@@ -1,0 +1,48 @@
+"""`manage.py seed_demo`: demo data for `make demo`, never in production."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from reminders_app.jobs import process_reminders
+from reminders_app.viewers import REMINDER_VIEWERS
+from tasks_app.models import Task
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _debug(settings):
+    settings.DEBUG = True  # the test runner turns it off; `make demo` runs with it on
+
+
+def test_demo_user_is_a_staff_reminder_viewer_with_the_readme_password():
+    call_command("seed_demo")
+
+    user = get_user_model().objects.get(username="demo")
+    assert user.is_staff and not user.is_superuser
+    assert user.check_password("demo-reminders")
+    assert user.groups.filter(name=REMINDER_VIEWERS).exists()
+
+
+def test_demo_tasks_mix_due_completed_and_undated_and_a_rerun_adds_nothing():
+    call_command("seed_demo")
+    call_command("seed_demo")
+
+    tasks = Task.objects.all()
+    assert tasks.count() == 24
+    assert tasks.filter(completed_at__isnull=False).exists()
+    assert tasks.filter(due_at__isnull=True).exists()
+    first, second = process_reminders(), process_reminders()
+    assert first["sent"] > 0 and second["sent"] == 0
+
+
+def test_refused_when_debug_is_off(settings):
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match="DJANGO_DEBUG is false") as refused:
+        call_command("seed_demo")
+
+    assert refused.value.returncode == 2
+    assert not get_user_model().objects.exists()
