@@ -8,8 +8,8 @@ For one size (default 1,100,000 tasks, 100,000 of them due in the window) it
    due rows into a scratch copy of the reminder log (same columns, keys, indexes and
    foreign keys), dropped afterwards;
 3. runs the real `send_reminders --json --now ...` as a child process and reads the
-   run's own record (finished_at - started_at), the process's wall time and peak RSS
-   and the statements it sent (bench/counted_manage.py);
+   run's own record (finished_at - started_at), the process's wall time, its peak
+   RSS and the statements it sent (both from bench/counted_manage.py);
 4. after VACUUM ANALYZE, reruns it three times with nothing left to send;
 5. prints EXPLAIN (ANALYZE, BUFFERS) of the due-task query, before and after the run;
 then repeats 1-4 for 10 k, 100 k and 1 M tasks (1/11 of them due) as a scaling table.
@@ -303,32 +303,19 @@ def run_job() -> dict:
     from reminders_app.models import ReminderRun
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        counts_file = Path(tmp) / "queries.json"
-        env = dict(os.environ, BENCH_QUERY_COUNTS=str(counts_file))
+        report_file = Path(tmp) / "report.json"
+        env = dict(os.environ, BENCH_REPORT=str(report_file))
         with open(Path(tmp) / "out", "w+") as out, open(Path(tmp) / "err", "w+") as err:
+            command = [sys.executable, str(COUNTED_MANAGE), "send_reminders", "--json"]
             started = time.perf_counter()
-            child = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(COUNTED_MANAGE),
-                    "send_reminders",
-                    "--json",
-                    "--now",
-                    NOW.isoformat(),
-                ],
-                cwd=PROJECT,
-                env=env,
-                stdout=out,
-                stderr=err,
+            child = subprocess.run(
+                [*command, "--now", NOW.isoformat()], cwd=PROJECT, env=env, stdout=out, stderr=err
             )
-            # wait4 gives this child's own rusage, not the maximum over all children.
-            _, status, usage = os.wait4(child.pid, 0)
             wall = time.perf_counter() - started
-            child.returncode = os.waitstatus_to_exitcode(status)
             out.seek(0)
             err.seek(0)
             stdout, log_lines = out.read(), err.read().splitlines()
-        queries = json.loads(counts_file.read_text()) if counts_file.exists() else {}
+        report = json.loads(report_file.read_text()) if report_file.exists() else {}
     if child.returncode != 0:
         last = log_lines[-1] if log_lines else "no output"
         raise BenchError(f"send_reminders exited {child.returncode}: {last}")
@@ -339,8 +326,8 @@ def run_job() -> dict:
         "selected": summary["selected"],
         "job": run.duration.total_seconds(),
         "wall": wall,
-        "rss_mib": usage.ru_maxrss / 1024,  # kilobytes on Linux
-        "queries": queries,
+        "rss_mib": report["peak_rss_kib"] / 1024,
+        "queries": report["queries"],
         "logged": sum('"reminder_sent"' in line for line in log_lines),
     }
 
