@@ -36,6 +36,8 @@ COUNTED_MANAGE = Path(__file__).resolve().parent / "counted_manage.py"
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 BENCH_USERS = [f"bench-user-{n}" for n in range(1, 9)]
 SCRATCH = "bench_bound_reminderlog"
+# The bound is the best of a few tries (the smallest bound makes the largest ratio).
+BOUND_REPEATS = 3
 SCALING = [10_000, 100_000, 1_000_000]
 QUICK_SCALING = [1_100, 11_000]
 DUE_SHARE = 11  # in the scaling table 1 task in 11 is due (~9 %), as in the default size
@@ -75,6 +77,11 @@ def parse_args(argv):
         "--quick",
         action="store_true",
         help="smoke run: 22,000 tasks (2,000 due), scaling at 1.1k and 11k",
+    )
+    parser.add_argument(
+        "--seed-only",
+        action="store_true",
+        help="seed --tasks/--due, VACUUM ANALYZE and stop (to profile the command by hand)",
     )
     parser.add_argument(
         "--reset",
@@ -219,19 +226,12 @@ def window_end() -> datetime:
     return NOW + timedelta(hours=settings.REMINDER_WINDOW_HOURS)
 
 
-def measure_bound() -> tuple[float, int]:
-    """Time one INSERT ... SELECT ... ON CONFLICT DO NOTHING of the due rows into a
-    scratch table shaped like the reminder log; return (seconds, rows)."""
-    from django.utils import timezone
-
-    from reminders_app.models import ReminderRun
-    from reminders_app.selection import due_tasks
-
+def create_scratch_log():
+    """An empty table shaped like the reminder log: columns, defaults, checks, keys,
+    indexes and (copied one by one, deferrable as Django makes them) foreign keys."""
     log = "reminders_app_reminderlog"
     sql(f"DROP TABLE IF EXISTS {SCRATCH}")
     sql(f"CREATE TABLE {SCRATCH} (LIKE {log} INCLUDING ALL)")
-    # LIKE copies columns, defaults, checks, keys and indexes; the foreign keys are
-    # copied here, deferrable as Django makes them.
     for (definition,) in sql(
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
         "WHERE conrelid = %s::regclass AND contype = 'f'",
@@ -239,6 +239,16 @@ def measure_bound() -> tuple[float, int]:
         fetch=True,
     ):
         sql(f"ALTER TABLE {SCRATCH} ADD {definition}")
+
+
+def measure_bound(*, due: int, repeats: int) -> list[float]:
+    """Time one INSERT ... SELECT ... ON CONFLICT DO NOTHING of the due rows (the
+    job's own due_tasks() condition) into a fresh scratch log, `repeats` times."""
+    from django.utils import timezone
+
+    from reminders_app.models import ReminderRun
+    from reminders_app.selection import due_tasks
+
     run = ReminderRun.objects.create(
         trigger="bench-bound",
         status=ReminderRun.Status.SUCCEEDED,
@@ -250,21 +260,26 @@ def measure_bound() -> tuple[float, int]:
         due_tasks(window_start=NOW, window_end=window_end()).order_by().values_list("id", "due_at")
     )
     select_sql, select_params = rows.query.sql_with_params()
-    wall = timezone.now()
+    timings = []
     try:
-        started = time.perf_counter()
-        inserted = sql(
-            f"INSERT INTO {SCRATCH} "  # noqa: S608 - table names are constants
-            "(task_id, due_at, status, run_id, claimed_at, sent_at, attempts, error, created_at) "
-            f"SELECT src.id, src.due_at, 'sent', %s, %s, %s, 1, '', %s FROM ({select_sql}) src "
-            "ON CONFLICT (task_id, due_at) DO NOTHING",
-            (run.pk, wall, wall, wall, *select_params),
-        )
-        seconds = time.perf_counter() - started
+        for _ in range(repeats):
+            create_scratch_log()
+            wall = timezone.now()
+            started = time.perf_counter()
+            inserted = sql(
+                f"INSERT INTO {SCRATCH} "  # noqa: S608 - table names are constants
+                "(task_id, due_at, status, run_id, claimed_at, sent_at, attempts, error, "
+                f"created_at) SELECT src.id, src.due_at, 'sent', %s, %s, %s, 1, '', %s "
+                f"FROM ({select_sql}) src ON CONFLICT (task_id, due_at) DO NOTHING",
+                (run.pk, wall, wall, wall, *select_params),
+            )
+            timings.append(time.perf_counter() - started)
+            if inserted != due:
+                raise BenchError(f"the bound inserted {inserted} rows, not {due}")
     finally:
-        sql(f"DROP TABLE {SCRATCH}")
+        sql(f"DROP TABLE IF EXISTS {SCRATCH}")
         run.delete()
-    return seconds, inserted
+    return timings
 
 
 def explain_due_query() -> str:
@@ -362,9 +377,7 @@ def measure(tasks: int, due: int, *, verbose: bool) -> dict:
         print(f"seeded in {seeded:.1f} s by one INSERT ... SELECT generate_series")
         print(f"VACUUM ANALYZE + CHECKPOINT: {vacuumed:.1f} s")
         plan_before = explain_due_query()
-    bound, bound_rows = measure_bound()
-    if bound_rows != due:
-        raise BenchError(f"the bound inserted {bound_rows} rows, not {due}")
+    bounds = measure_bound(due=due, repeats=BOUND_REPEATS)
     job = run_job()
     check_exactly_once(due, job)
     vacuum_analyze()
@@ -375,7 +388,8 @@ def measure(tasks: int, due: int, *, verbose: bool) -> dict:
         "tasks": tasks,
         "due": due,
         "batches": math.ceil(due / batch),
-        "bound": bound,
+        "bound": min(bounds),
+        "bounds": bounds,
         "job": job,
         "idle_job": min(run["job"] for run in idle),
         "idle_wall": min(run["wall"] for run in idle),
@@ -388,7 +402,11 @@ def measure(tasks: int, due: int, *, verbose: bool) -> dict:
 
 def print_details(result, batch, plan_before, plan_after):
     job, bound, due = result["job"], result["bound"], result["due"]
-    print(f"set-based bound (one INSERT ... SELECT ... ON CONFLICT DO NOTHING): {bound:.3f} s")
+    each = ", ".join(f"{seconds:.3f}" for seconds in result["bounds"])
+    print(
+        "set-based bound, one INSERT ... SELECT ... ON CONFLICT DO NOTHING into a scratch "
+        f"log (best of {BOUND_REPEATS}): {bound:.3f} s (runs: {each} s)"
+    )
     print(
         f"job: sent {job['sent']:,} reminders; run record {job['job']:.3f} s, "
         f"process wall {job['wall']:.3f} s"
@@ -449,8 +467,13 @@ def describe_machine() -> str:
         f"PostgreSQL {version // 10000}.{version % 10000}, {os.cpu_count()} CPUs, "
         f"database {db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}/{db['NAME']}, "
         f"REMINDER_BATCH_SIZE {settings.REMINDER_BATCH_SIZE:,}, job clock --now "
-        f"{NOW.isoformat()}, DJANGO_DEBUG {settings.DEBUG}"
+        f"{NOW.isoformat()}, DJANGO_DEBUG {settings.DEBUG}, load average {load_average()}"
     )
+
+
+def load_average() -> str:
+    """Other work on the machine shows up in every figure; this says how much there was."""
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def main(argv=None) -> int:
@@ -461,11 +484,21 @@ def main(argv=None) -> int:
 
         try:
             refuse_foreign_data(args.reset)
+            if args.seed_only:
+                wipe()
+                seeded = seed(args.tasks, args.due)
+                vacuum_analyze()
+                print(
+                    f"seeded {args.tasks:,} tasks ({args.due:,} due) in {seeded:.1f} s; now run: "
+                    f"python manage.py send_reminders --json --now {NOW.isoformat()}"
+                )
+                return 0
             print(describe_machine())
             measure(args.tasks, args.due, verbose=True)
             if args.scaling:
                 sizes = QUICK_SCALING if args.quick else SCALING
                 print_scaling([measure(n, n // DUE_SHARE, verbose=False) for n in sizes])
+            print(f"load average at the end: {load_average()}")
         except DatabaseError as exc:
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise BenchError(f"database error: {detail}") from None
