@@ -482,6 +482,8 @@ def main(argv=None) -> int:
         setup_django()
         from django.db import DatabaseError
 
+        from reminders_app.management.base import database_error
+
         try:
             refuse_foreign_data(args.reset)
             if args.seed_only:
@@ -500,8 +502,7 @@ def main(argv=None) -> int:
                 print_scaling([measure(n, n // DUE_SHARE, verbose=False) for n in sizes])
             print(f"load average at the end: {load_average()}")
         except DatabaseError as exc:
-            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise BenchError(f"database error: {detail}") from None
+            raise BenchError(database_error(exc)) from None
     except BenchError as exc:
         print(f"run_bench.py: {exc}", file=sys.stderr)
         return exc.code
