@@ -6,7 +6,7 @@ For one size (default 1,100,000 tasks, 100,000 of them due in the window) it
 1. seeds the tasks with one INSERT ... SELECT FROM generate_series, then VACUUM ANALYZE;
 2. times the set-based bound: one INSERT ... SELECT ... ON CONFLICT DO NOTHING of the
    due rows into a scratch copy of the reminder log (same columns, keys, indexes and
-   foreign keys), dropped afterwards;
+   foreign keys), dropped afterwards; best of three;
 3. runs the real `send_reminders --json --now ...` as a child process and reads the
    run's own record (finished_at - started_at), the process's wall time, its peak
    RSS and the statements it sent (both from bench/counted_manage.py);
@@ -16,7 +16,9 @@ then repeats 1-4 for 10 k, 100 k and 1 M tasks (1/11 of them due) as a scaling t
 
 It only ever deletes its own data: a database holding tasks of anyone but the
 benchmark's users, or runs for another clock, is refused unless --reset is given.
-It is not a test (pytest collects tests/ only) and asserts nothing: it prints figures.
+It is not a test (pytest collects tests/ only) and judges no timing: it prints figures.
+It stops with an error only when a run breaks a guarantee: a reminder missing or
+repeated, a log line missing, or a rerun that sends again.
 """
 
 import argparse
