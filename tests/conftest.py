@@ -1,3 +1,4 @@
+import importlib
 from datetime import UTC, datetime
 
 import pytest
@@ -19,3 +20,17 @@ def _postgres_required_when_asked(request, settings):
 
         if connection.vendor != "postgresql":
             pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
+
+
+@pytest.fixture
+def hourly_schedule(db):
+    """The schedule row exactly as migration 0002 makes it (transactional tests
+    flush the one `migrate` made)."""
+    from django.apps import apps
+    from django_q.models import Schedule
+
+    from reminders_app.schedule import SCHEDULE_NAME
+
+    migration = importlib.import_module("reminders_app.migrations.0002_hourly_schedule")
+    migration.create_schedule(apps, None)
+    return Schedule.objects.get(name=SCHEDULE_NAME)
