@@ -19,6 +19,12 @@ demo: $(STAMP)
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py send_reminders
 
+# The django-q2 cluster that runs the hourly schedule; stop it with Ctrl-C (SIGINT)
+# or SIGTERM, which let the running job finish its batch.
+worker: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py qcluster
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
