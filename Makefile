@@ -19,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py send_reminders
 
-# The django-q2 cluster that runs the hourly schedule; stop it with Ctrl-C (SIGINT)
-# or SIGTERM, which let the running job finish its batch.
+# The django-q2 cluster that runs the hourly schedule (README "Running the worker").
+# Ctrl-C or SIGTERM stops it after the job it is running.
 worker: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py qcluster
