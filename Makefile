@@ -19,6 +19,12 @@ demo: $(STAMP)
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py send_reminders
 
+# The django-q2 cluster that runs the hourly schedule (README "Running the worker").
+# Ctrl-C or SIGTERM stops it after the job it is running.
+worker: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py qcluster
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 

@@ -14,6 +14,9 @@ from reminders_app.schedule import INTERVAL, SCHEDULE_NAME
 
 # A worker is stale when no run has succeeded within two schedule intervals.
 STALE_AFTER = 2 * INTERVAL
+# A running cluster calls django-q2's scheduler about every 30 seconds, so a due
+# schedule left this long means no cluster is running.
+OVERDUE_AFTER = timedelta(minutes=5)
 
 
 @dataclass
@@ -29,6 +32,28 @@ class Health:
     @property
     def healthy(self) -> bool:
         return not self.problems
+
+    def as_dict(self) -> dict:
+        """The facts as JSON-ready values: times in ISO-8601, durations in seconds."""
+        schedule = self.schedule
+        return {
+            "healthy": self.healthy,
+            "problems": self.problems,
+            "checked_at": self.checked_at.isoformat(),
+            "schedule": None
+            if schedule is None
+            else {
+                "name": schedule.name,
+                "func": schedule.func,
+                "next_run": _iso(schedule.next_run),
+                "repeats": schedule.repeats,
+                "paused": schedule.repeats == 0,
+            },
+            "last_finished": _run_dict(self.last_finished),
+            "last_succeeded": _run_dict(self.last_succeeded),
+            "in_progress": [_run_dict(run) for run in self.in_progress],
+            "failed_reminders": self.failed_reminders,
+        }
 
 
 def check_health(*, now: datetime | None = None) -> Health:
@@ -54,6 +79,11 @@ def check_health(*, now: datetime | None = None) -> Health:
         health.problems.append(f"the schedule {SCHEDULE_NAME!r} is missing")
     elif health.schedule.repeats == 0:
         health.problems.append(f"the schedule {SCHEDULE_NAME!r} is paused (repeats = 0)")
+    elif health.schedule.next_run < now - OVERDUE_AFTER:
+        health.problems.append(
+            f"the schedule {SCHEDULE_NAME!r} was due at {health.schedule.next_run.isoformat()} "
+            "and no cluster has run it: is `manage.py qcluster` running?"
+        )
     last = health.last_succeeded
     if last is None:
         health.problems.append("no run has succeeded yet")
@@ -63,3 +93,29 @@ def check_health(*, now: datetime | None = None) -> Health:
             f"(more than {STALE_AFTER.total_seconds() / 3600:g} hours)"
         )
     return health
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _run_dict(run: ReminderRun | None) -> dict | None:
+    if run is None:
+        return None
+    return {
+        "run_id": str(run.pk),
+        "trigger": run.trigger,
+        "status": run.status,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "heartbeat_at": _iso(run.heartbeat_at),
+        "scheduled_for": _iso(run.scheduled_for),
+        "lag_seconds": run.lag.total_seconds() if run.lag is not None else None,
+        "selected": run.selected,
+        "sent": run.sent,
+        "skipped": run.skipped,
+        "failed": run.failed,
+        "error": run.error,
+        "hostname": run.hostname,
+        "pid": run.pid,
+    }

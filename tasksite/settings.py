@@ -141,13 +141,41 @@ LOGGING = {
 }
 
 # --- django-q2 cluster (`python manage.py qcluster`) --------------------------
+# README.md ("Running the worker") explains each value.
+Q_CLUSTER_TIMEOUT = env_number("Q_CLUSTER_TIMEOUT", 540, integer=True)
+Q_CLUSTER_RETRY = env_number("Q_CLUSTER_RETRY", 900, integer=True)
+if Q_CLUSTER_TIMEOUT >= Q_CLUSTER_RETRY:
+    # The broker would hand the job to a second worker while the first still runs it.
+    raise ImproperlyConfigured(
+        f"Q_CLUSTER_TIMEOUT ({Q_CLUSTER_TIMEOUT}) must be below Q_CLUSTER_RETRY ({Q_CLUSTER_RETRY})"
+    )
+if Q_CLUSTER_TIMEOUT >= REMINDER_CLAIM_TIMEOUT_SECONDS:
+    # A claim that old must belong to a run the cluster has already stopped;
+    # otherwise another run could take over reminders still being delivered.
+    raise ImproperlyConfigured(
+        f"Q_CLUSTER_TIMEOUT ({Q_CLUSTER_TIMEOUT}) must be below "
+        f"REMINDER_CLAIM_TIMEOUT_SECONDS ({REMINDER_CLAIM_TIMEOUT_SECONDS})"
+    )
 Q_CLUSTER = {
     "name": "reminders",
-    "orm": "default",
-    "workers": 2,
-    "timeout": 900,
-    "retry": 1200,
-    "max_attempts": 3,
+    "orm": "default",  # the ORM broker: delivery receipts, no extra service
+    "workers": env_number("Q_CLUSTER_WORKERS", 2, integer=True),
+    "timeout": Q_CLUSTER_TIMEOUT,
+    "retry": Q_CLUSTER_RETRY,
+    "max_attempts": env_number("Q_CLUSTER_MAX_ATTEMPTS", 3, integer=True),
     "ack_failures": True,
     "catch_up": False,
+    "poll": env_number("Q_CLUSTER_POLL", 1),
+    "guard_cycle": env_number("Q_CLUSTER_GUARD_CYCLE", 0.5),
+    "cache": "django_q",
+}
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Cluster statistics for `qmonitor` and `qinfo`, which run in other processes
+    # than the cluster, so the cache must be shared: a table in the database.
+    "django_q": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "django_q_cache",
+    },
 }

@@ -1,3 +1,4 @@
+import importlib
 from datetime import UTC, datetime
 
 import pytest
@@ -31,3 +32,17 @@ def pytest_sessionstart(session):
         engine = settings.DATABASES["default"]["ENGINE"]
         if engine != "django.db.backends.postgresql":
             raise pytest.UsageError(f"REQUIRE_POSTGRES=1 but the database engine is {engine}")
+
+
+@pytest.fixture
+def hourly_schedule(db):
+    """The schedule row exactly as migration 0002 makes it (transactional tests
+    flush the one `migrate` made)."""
+    from django.apps import apps
+    from django_q.models import Schedule
+
+    from reminders_app.schedule import SCHEDULE_NAME
+
+    migration = importlib.import_module("reminders_app.migrations.0002_hourly_schedule")
+    migration.create_schedule(apps, None)
+    return Schedule.objects.get(name=SCHEDULE_NAME)

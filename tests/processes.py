@@ -1,11 +1,17 @@
 """Run `manage.py` as real child processes against the test database."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 from django.db import connection
+
+from reminders_app.models import ReminderLog
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -31,16 +37,46 @@ def child_env(**overrides: str) -> dict[str, str]:
 
 
 def start_manage(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
-    """Start `python manage.py ARGS...`; stdout and stderr are captured as text."""
+    """Start `python manage.py ARGS...`; stdout and stderr are captured as text
+    unless `popen` sends them elsewhere (a file, for a long-running process whose
+    output would fill a pipe nobody reads)."""
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
     return subprocess.Popen(
         [sys.executable, str(PROJECT / "manage.py"), *args],
         cwd=PROJECT,
         env=env or child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
         text=True,
         **popen,
     )
+
+
+def stop(*procs: subprocess.Popen, timeout: float = 30) -> list[int]:
+    """SIGTERM them all, then wait; SIGKILL any still running after `timeout` s.
+    Returns their exit statuses, -9 for those that had to be killed."""
+    for proc in procs:
+        proc.terminate()
+    deadline = time.monotonic() + timeout
+    statuses = []
+    for proc in procs:
+        try:
+            statuses.append(proc.wait(timeout=max(deadline - time.monotonic(), 0)))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            statuses.append(-signal.SIGKILL)
+    return statuses
+
+
+def wait_for(condition, *, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
+    """Poll `condition()` until it returns something truthy; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
 
 
 def run_manage(*args: str, env=None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -53,3 +89,15 @@ def run_manage(*args: str, env=None, timeout: float = 120) -> subprocess.Complet
         stdout, stderr = proc.communicate()
         raise AssertionError(f"manage.py {' '.join(args)} timed out; stderr:\n{stderr}") from None
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@contextmanager
+def claims_held():
+    """Hold every write to the reminder table until the block ends: runs started
+    meanwhile record themselves, then wait at their first claim, and all race on
+    release. The lock is held on a connection of its own, so the test's own writes
+    commit as usual. PostgreSQL only."""
+    table = connection.ops.quote_name(ReminderLog._meta.db_table)
+    with psycopg.connect(database_url()) as holder:  # commits, and unlocks, on exit
+        holder.execute(f"LOCK TABLE {table} IN SHARE MODE")
+        yield

@@ -1,0 +1,54 @@
+"""System checks (`manage.py check`) for the hourly schedule's row.
+
+They read the database, and say nothing when it cannot be read (before the first
+`migrate`, or with no database at hand): other commands report that.
+"""
+
+import pydoc
+
+from django.core.checks import Warning, register
+from django.db import DatabaseError
+from django_q.models import Schedule
+
+from reminders_app.schedule import JOB_FUNC, SCHEDULE_NAME, SLOT_KWARG
+
+
+@register()
+def check_schedule(app_configs=None, **kwargs):
+    """Warn when the schedule row is missing or names a function that does not load.
+
+    Warnings, not errors: an error would stop `migrate`, the command that repairs both.
+    """
+    if app_configs is not None and not any(c.name == "reminders_app" for c in app_configs):
+        return []
+    try:
+        schedule = Schedule.objects.filter(name=SCHEDULE_NAME).first()
+    except DatabaseError:
+        return []
+    if schedule is None:
+        return [
+            Warning(
+                f"The django-q2 schedule {SCHEDULE_NAME!r} is missing: reminders are not sent "
+                "every hour.",
+                hint=f"Add it again in the admin (Django Q > Scheduled tasks) as migration "
+                f"0002_hourly_schedule does: func {JOB_FUNC}, schedule type Hourly, repeats -1, "
+                f"intended date kwarg {SLOT_KWARG}, next run on a minute 0.",
+                id="reminders_app.W001",
+            )
+        ]
+    try:
+        func = pydoc.locate(schedule.func)  # what django-q2's worker calls
+    except Exception as exc:  # pydoc wraps whatever the module raised on import
+        func, reason = None, f"importing it raised {type(exc).__name__}"
+    else:
+        reason = "it does not exist" if func is None else "it is not callable"
+    if not callable(func):
+        return [
+            Warning(
+                f"The django-q2 schedule {SCHEDULE_NAME!r} runs {schedule.func!r}, but {reason}: "
+                "every scheduled run fails.",
+                hint=f"Set its func to {JOB_FUNC} in the admin (Django Q > Scheduled tasks).",
+                id="reminders_app.W002",
+            )
+        ]
+    return []

@@ -1,0 +1,175 @@
+"""Real `manage.py qcluster` processes run the hourly schedule: every task is
+reminded once, however many clusters, hand runs and redeliveries overlap.
+
+Each cluster starts with Q_CLUSTER_GUARD_CYCLE=30, so django-q2 calls its scheduler
+on its first guard cycle instead of 30 s after start, and polls the ORM queue every
+0.1 s. The clusters' output goes to files, shown when a test fails.
+"""
+
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.models import OrmQ, Schedule, Success
+from django_q.scheduler import scheduler
+
+from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.schedule import INTERVAL, SCHEDULE_NAME
+from tests.factories import TaskFactory, UserFactory
+from tests.processes import child_env, claims_held, run_manage, start_manage, stop, wait_for
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+CLUSTER_ENV = {"Q_CLUSTER_GUARD_CYCLE": "30", "Q_CLUSTER_POLL": "0.1"}
+
+
+class Clusters:
+    def __init__(self, logs):
+        self.logs = logs
+        self.running = []
+
+    def start(self, count: int, **env: str) -> None:
+        for _ in range(count):
+            log = (self.logs / f"cluster{len(self.running)}.log").open("w")
+            env = child_env(**CLUSTER_ENV | env)
+            proc = start_manage("qcluster", env=env, stdout=log, stderr=log)
+            self.running.append((proc, log))
+
+    def stop(self) -> None:
+        """SIGTERM each cluster; each must stop by itself and exit 0."""
+        statuses = stop(*(proc for proc, _ in self.running))
+        for _, log in self.running:
+            log.close()
+        self.running = []
+        assert set(statuses) <= {0}, f"exit statuses {statuses}\n{self.output()}"
+
+    def output(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text()[-4000:]}" for path in sorted(self.logs.iterdir())
+        )
+
+
+@pytest.fixture
+def clusters(tmp_path):
+    clusters = Clusters(tmp_path)
+    yield clusters
+    clusters.stop()
+
+
+def due_tasks(count: int) -> set[int]:
+    owner = UserFactory()
+    due = timezone.now() + timedelta(hours=2)
+    return {task.pk for task in TaskFactory.create_batch(count, owner=owner, due_at=due)}
+
+
+def make_due(schedule: Schedule):
+    """Put the schedule's next run on the slot that began this hour: it is due now."""
+    schedule.next_run = timezone.now().replace(minute=0, second=0, microsecond=0)
+    schedule.save()
+    return schedule.next_run
+
+
+def reminders_per_task() -> Counter:
+    return Counter(ReminderLog.objects.filter(status="sent").values_list("task_id", flat=True))
+
+
+def running(**filters) -> int:
+    return ReminderRun.objects.filter(status="running", **filters).count()
+
+
+def settled(count: int):
+    """The scheduled runs once `count` have finished and the broker holds no message."""
+    runs = list(ReminderRun.objects.filter(trigger="schedule").order_by("started_at"))
+    done = len(runs) == count and all(run.finished_at for run in runs)
+    return runs if done and not OrmQ.objects.exists() else None
+
+
+def assert_counts_add_up(run: ReminderRun) -> None:
+    assert run.status == "succeeded"
+    assert run.selected == run.sent + run.skipped + run.failed
+
+
+def test_two_clusters_run_a_due_schedule_once(clusters, hourly_schedule):
+    tasks = due_tasks(50)
+    slot = make_due(hourly_schedule)
+    started = time.monotonic()
+
+    clusters.start(2)
+    (run,) = wait_for(lambda: settled(1), what=f"the scheduled run\n{clusters.output()}")
+    print(f"\ntwo clusters: the due run was done {time.monotonic() - started:.1f} s after start")
+    clusters.stop()
+
+    assert reminders_per_task() == dict.fromkeys(tasks, 1)
+    assert run.trigger == "schedule"
+    assert run.scheduled_for == slot
+    assert run.lag == run.started_at - slot
+    assert run.lag > timedelta(0)
+    assert (run.selected, run.sent) == (50, 50)
+    assert_counts_add_up(run)
+    assert Success.objects.filter(group=SCHEDULE_NAME).count() == 1
+    hourly_schedule.refresh_from_db()
+    assert hourly_schedule.next_run > timezone.now()
+    assert hourly_schedule.next_run - slot <= 2 * INTERVAL
+    assert hourly_schedule.next_run.minute == 0
+
+
+def test_the_schedule_firing_during_a_run_by_hand_reminds_each_task_once(clusters, hourly_schedule):
+    tasks = due_tasks(300)
+    make_due(hourly_schedule)
+
+    with claims_held():
+        by_hand = start_manage("send_reminders")
+        clusters.start(2)
+        wait_for(
+            lambda: running(trigger="command") == 1 and running(trigger="schedule") == 1,
+            what=f"both runs to start\n{clusters.output()}",
+        )
+    stdout, stderr = by_hand.communicate(timeout=60)
+    (scheduled,) = wait_for(lambda: settled(1), what=f"the scheduled run\n{clusters.output()}")
+    clusters.stop()
+
+    assert by_hand.returncode == 0, stderr
+    command = ReminderRun.objects.get(trigger="command")
+    assert reminders_per_task() == dict.fromkeys(tasks, 1)
+    assert command.sent + scheduled.sent == 300
+    assert command.started_at < scheduled.finished_at
+    assert scheduled.started_at < command.finished_at
+    for run in (command, scheduled):
+        assert_counts_add_up(run)
+
+
+def test_a_job_redelivered_while_it_runs_reminds_each_task_once(clusters, hourly_schedule):
+    tasks = due_tasks(300)
+    slot = make_due(hourly_schedule)
+    scheduler(broker=get_broker())  # queues the slot's run, as a cluster's scheduler does
+
+    with claims_held():
+        clusters.start(2)
+        wait_for(lambda: running(trigger="schedule") == 1, what="the first delivery to start")
+        # The broker hands a message out again once its lock, set to `retry` seconds
+        # ahead when it was taken, has passed without an acknowledgement.
+        assert OrmQ.objects.update(lock=timezone.now() - timedelta(seconds=1)) == 1
+        wait_for(lambda: running(trigger="schedule") == 2, what="the redelivery to start")
+    first, second = wait_for(lambda: settled(2), what=f"both runs\n{clusters.output()}")
+    clusters.stop()
+
+    assert reminders_per_task() == dict.fromkeys(tasks, 1)
+    assert first.sent + second.sent == 300
+    assert first.scheduled_for == second.scheduled_for == slot
+    for run in (first, second):
+        assert_counts_add_up(run)
+
+
+def test_qinfo_sees_every_running_cluster(clusters):
+    """Cluster statistics live in the database cache, so another process sees them
+    (with the default guard cycle: a statistic expires 3 s after it was saved)."""
+    clusters.start(2, Q_CLUSTER_GUARD_CYCLE="0.5")
+
+    def cluster_ids():
+        lines = run_manage("qinfo", "--ids").stdout.splitlines()
+        return lines if len(lines) == 2 and "No clusters" not in lines[0] else None
+
+    assert len(set(wait_for(cluster_ids, what=f"two clusters in qinfo\n{clusters.output()}"))) == 2
