@@ -112,6 +112,9 @@ def process_reminders(
                     break
             if stop.is_set():
                 status, error = ReminderRun.Status.INTERRUPTED, "stopped by SIGTERM"
+        # Again at the end: a run killed just before this one started may have
+        # still held its lock then.
+        runs.reap_dead_runs(claim_timeout=policy.claim_timeout)
     except BaseException as exc:
         status, error = ReminderRun.Status.FAILED, type(exc).__name__
         raise
@@ -289,20 +292,21 @@ def _finish(run: ReminderRun, *, status: str, error: str, summary: dict) -> None
             "run_not_recorded",
             extra={"event": "run_not_recorded", "run_id": summary["run_id"], "status": status},
         )
-        return
-    logger.info(
-        "run_finished",
-        extra={
-            "event": "run_finished",
-            "run_id": summary["run_id"],
-            "status": status,
-            "selected": run.selected,
-            "sent": run.sent,
-            "skipped": run.skipped,
-            "failed": run.failed,
-            "duration_ms": round(run.duration.total_seconds() * 1000, 1),
-        },
-    )
+    else:
+        logger.info(
+            "run_finished",
+            extra={
+                "event": "run_finished",
+                "run_id": summary["run_id"],
+                "status": status,
+                "selected": run.selected,
+                "sent": run.sent,
+                "skipped": run.skipped,
+                "failed": run.failed,
+                "duration_ms": round(run.duration.total_seconds() * 1000, 1),
+            },
+        )
+    flush_logs()  # every line of the run is written when the job returns
 
 
 @contextmanager
