@@ -18,12 +18,9 @@ from reminders_app.models import ReminderLog, ReminderRun
 MAX_TASK_ID = 2**63 - 1
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """History: viewable with the view permission, never written through the admin."""
-
-    actions = None
-    # Filter counts ("Show counts") are a COUNT(*) per choice over the whole table.
-    show_facets = admin.ShowFacets.NEVER
+class ReadOnlyPermissions:
+    """For a ModelAdmin or an inline: viewable with the view permission, never
+    written through the admin, whoever asks."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -33,6 +30,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+    """History: the reminder log and the runs."""
+
+    actions = None
+    # Filter counts ("Show counts") are a COUNT(*) per choice over the whole table.
+    show_facets = admin.ShowFacets.NEVER
 
 
 def run_link(run_id):

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from reminders_app.admin import run_link
+from reminders_app.admin import ReadOnlyPermissions, run_link
 from reminders_app.models import ReminderLog
 from tasks_app.models import Task
 
@@ -43,7 +43,7 @@ class DueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReminderInline(admin.TabularInline):
+class ReminderInline(ReadOnlyPermissions, admin.TabularInline):
     """The task's reminders, newest first: history, shown and never edited."""
 
     model = ReminderLog
@@ -52,15 +52,6 @@ class ReminderInline(admin.TabularInline):
     extra = 0
     show_change_link = True
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="run")
     def run_column(self, obj):
