@@ -1,11 +1,12 @@
-"""System checks (`manage.py check`) for the hourly schedule's row.
+"""System checks (`manage.py check`, and at `qcluster` start) for the worker's setup.
 
-They read the database, and say nothing when it cannot be read (before the first
-`migrate`, or with no database at hand): other commands report that.
+The schedule checks read the database, and say nothing when it cannot be read
+(before the first `migrate`, or with no database at hand): other commands report that.
 """
 
 import pydoc
 
+from django.conf import settings
 from django.core.checks import Warning, register
 from django.db import DatabaseError
 from django_q.models import Schedule
@@ -52,3 +53,24 @@ def check_schedule(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_claim_timeout(app_configs=None, **kwargs):
+    """Warn when a claim could be taken over while the cluster still runs its job.
+
+    A warning, not a start-up error: a short claim timeout is what a test of crash
+    recovery, or a channel with quick deliveries, may want.
+    """
+    timeout = settings.Q_CLUSTER["timeout"]
+    if timeout < settings.REMINDER_CLAIM_TIMEOUT_SECONDS:
+        return []
+    return [
+        Warning(
+            f"REMINDER_CLAIM_TIMEOUT_SECONDS ({settings.REMINDER_CLAIM_TIMEOUT_SECONDS}) is not "
+            f"above Q_CLUSTER_TIMEOUT ({timeout}): a later run may take over, and deliver "
+            "again, claims of a scheduled run that is still delivering them.",
+            hint="Raise REMINDER_CLAIM_TIMEOUT_SECONDS above Q_CLUSTER_TIMEOUT.",
+            id="reminders_app.W003",
+        )
+    ]
