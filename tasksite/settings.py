@@ -112,7 +112,7 @@ REMINDER_MAX_ATTEMPTS = env_number("REMINDER_MAX_ATTEMPTS", 5, integer=True)
 # How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
 REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or "reminders_app.channels.EventChannel"
 # Rows claimed and written per transaction.
-REMINDER_BATCH_SIZE = 2000
+REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 2000, integer=True)
 
 # --- Logging: one JSON object per line on stderr, from every logger ----------
 LOGGING = {
