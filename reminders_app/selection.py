@@ -110,12 +110,15 @@ def claim(
         if (task_id, due) in wanted
     ]
     taken = {task_id for _, task_id, _, _ in stale}
+    # A claim's age counts from this moment, not from the run's start: claims that a
+    # long run makes late must not look stale to other runs while it delivers them.
+    claimed_at = timezone.now()
     if stale:
         ReminderLog.objects.filter(pk__in=[pk for pk, *_ in stale]).update(
             status=status,
             run=run,
-            claimed_at=policy.wall_now,
-            sent_at=policy.wall_now if status == Status.SENT else None,
+            claimed_at=claimed_at,
+            sent_at=claimed_at if status == Status.SENT else None,
             attempts=F("attempts") + (1 if status == Status.SENT else 0),
             next_attempt_at=None,
             error="",
@@ -123,11 +126,11 @@ def claim(
     claimed = [Reminder(pk, task_id, due, attempts) for pk, task_id, due, attempts in stale]
     fresh = [task_id for task_id, _ in candidates if task_id not in taken]
     if fresh:
-        claimed += _insert_claims(task_ids=fresh, run=run, policy=policy, status=status)
+        claimed += _insert_claims(task_ids=fresh, run=run, claimed_at=claimed_at, status=status)
     return claimed
 
 
-def _insert_claims(*, task_ids, run, policy, status) -> list[Reminder]:
+def _insert_claims(*, task_ids, run, claimed_at, status) -> list[Reminder]:
     """INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING: one statement, and the
     unique constraint decides every race. The SELECT re-checks that each task is
     still due, so a task completed or moved since selection is not claimed."""
@@ -139,7 +142,7 @@ def _insert_claims(*, task_ids, run, policy, status) -> list[Reminder]:
     select_sql, select_params = source.query.sql_with_params()
     table = connection.ops.quote_name(ReminderLog._meta.db_table)
     ops = connection.ops
-    wall = ops.adapt_datetimefield_value(policy.wall_now)
+    wall = ops.adapt_datetimefield_value(claimed_at)
     sent = status == Status.SENT
     run_id = ReminderLog._meta.get_field("run").get_db_prep_value(run.pk, connection)
     sql = (
@@ -176,6 +179,4 @@ def mark_settled(*, task_ids: Sequence[int], policy: Policy) -> None:
     settled = ReminderLog.objects.filter(task=OuterRef("pk"), due_at=OuterRef("due_at")).filter(
         Q(status=Status.SENT) | Q(status=Status.FAILED, attempts__gte=policy.max_attempts)
     )
-    Task.objects.filter(pk__in=task_ids).filter(Exists(settled)).update(
-        reminded_due_at=F("due_at")
-    )
+    Task.objects.filter(pk__in=task_ids).filter(Exists(settled)).update(reminded_due_at=F("due_at"))
