@@ -216,6 +216,8 @@ def claim(
         if (task_id, due) in wanted
     ]
     taken = {task_id for _, task_id, _, _ in stale}
+    # A claim's age counts from this moment, not from the run's start: claims that a
+    # long run makes late must not look stale to other runs while it delivers them.
     at = timezone.now()
     if stale:
         ReminderLog.objects.filter(pk__in=[pk for pk, *_ in stale]).update(

@@ -107,12 +107,15 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- Reminders -------------------------------------------------------------
 REMINDER_WINDOW_HOURS = env_number("REMINDER_WINDOW_HOURS", 24)
+# A claim older than this, left by a run that died, may be taken over. Claims are
+# dated per batch, so it must exceed the time one batch takes to deliver, not a
+# whole run (that is bounded by Q_CLUSTER["timeout"] below).
 REMINDER_CLAIM_TIMEOUT_SECONDS = env_number("REMINDER_CLAIM_TIMEOUT_SECONDS", 600, integer=True)
 REMINDER_MAX_ATTEMPTS = env_number("REMINDER_MAX_ATTEMPTS", 5, integer=True)
 # How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
 REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or "reminders_app.channels.EventChannel"
 # Rows claimed and written per transaction.
-REMINDER_BATCH_SIZE = 2000
+REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 2000, integer=True)
 
 # --- Logging: one JSON object per line on stderr, from every logger ----------
 LOGGING = {

@@ -57,3 +57,17 @@ class ReminderLogFactory(factory.django.DjangoModelFactory):
     status = ReminderLog.Status.SENT
     attempts = 1
     sent_at = factory.LazyFunction(timezone.now)
+
+
+def create_due_tasks(count: int, *, first_due, spacing=timedelta(seconds=1), **fields) -> list[int]:
+    """`count` tasks of one owner, due from `first_due` every `spacing`, in one
+    bulk insert; returns their ids. For tests that need thousands of tasks."""
+    owner = fields.pop("owner", None) or UserFactory()
+    tasks = Task.objects.bulk_create(
+        [
+            Task(title=f"Task {n}", owner=owner, due_at=first_due + n * spacing, **fields)
+            for n in range(count)
+        ],
+        batch_size=5000,
+    )
+    return [task.pk for task in tasks]

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,13 +27,16 @@ def database_url() -> str:
         return f"sqlite:///{name}"
     user = db.get("USER") or "postgres"
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+    host = f"{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}"
+    return f"postgres://{user}{password}@{host}/{db['NAME']}"
 
 
 def child_env(**overrides: str) -> dict[str, str]:
-    env = dict(os.environ, DATABASE_URL=database_url(), PYTHONUNBUFFERED="1")
+    """The environment for a child; DATABASE_URL is the test database unless given."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.update(overrides)
+    if "DATABASE_URL" not in overrides:
+        env["DATABASE_URL"] = database_url()
     return env
 
 
@@ -67,28 +71,44 @@ def stop(*procs: subprocess.Popen, timeout: float = 30) -> list[int]:
     return statuses
 
 
-def wait_for(condition, *, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
-    """Poll `condition()` until it returns something truthy; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-def run_manage(*args: str, env=None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run `python manage.py ARGS...` to completion."""
-    proc = start_manage(*args, env=env)
+def finish(proc: subprocess.Popen, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Wait for a started child; its output as a CompletedProcess."""
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         stdout, stderr = proc.communicate()
-        raise AssertionError(f"manage.py {' '.join(args)} timed out; stderr:\n{stderr}") from None
+        raise AssertionError(f"{' '.join(proc.args[1:])} timed out; stderr:\n{stderr}") from None
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def run_manage(*args: str, env=None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `python manage.py ARGS...` to completion."""
+    return finish(start_manage(*args, env=env), timeout)
+
+
+def run_many(
+    invocations: Sequence[tuple[Sequence[str], dict[str, str]]], timeout: float = 120
+) -> list[subprocess.CompletedProcess]:
+    """Run several `manage.py` invocations (args, env) side by side; results in order."""
+    procs = [start_manage(*args, env=env) for args, env in invocations]
+    return [finish(proc, timeout) for proc in procs]
+
+
+def message_lines(stderr: str) -> list[str]:
+    """A child's stderr without its JSON log lines: the messages meant for people."""
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith("{")]
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float = 60, what: str):
+    """Poll `condition()` until it returns something truthy, and return that; fail
+    after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+    return result
 
 
 @contextmanager

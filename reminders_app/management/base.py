@@ -48,14 +48,16 @@ def database_error(exc: BaseException) -> str:
 
 
 def aware_datetime(value: str) -> datetime:
-    """argparse type: an ISO-8601 time; one without an offset is read as UTC."""
+    """argparse type: an ISO-8601 time; one without an offset is read as UTC.
+
+    The result is in UTC, so one instant shows as one window whatever its spelling."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not an ISO-8601 time, e.g. 2026-11-28T09:00:00+00:00"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def positive_number(value: str) -> float:

@@ -1,0 +1,89 @@
+"""Delivery channels for tests. Child processes pick one with the REMINDER_CHANNEL
+environment variable (e.g. REMINDER_CHANNEL=tests.channels.AlwaysFails); tests in
+this process set settings.REMINDER_CHANNEL.
+
+Their failures quote the task's title, as a careless mail library might, so tests
+can prove that no exception message reaches a log line or a ReminderLog row.
+"""
+
+import os
+import time
+from pathlib import Path
+
+from reminders_app.channels import Channel, EventChannel, Reminder
+from tasks_app.models import Task
+
+
+def _refuse(reminder: Reminder) -> None:
+    title = Task.objects.values_list("title", flat=True).get(pk=reminder.task_id)
+    raise RuntimeError(f"mail server refused {title!r}")
+
+
+class AlwaysFails(EventChannel):
+    """Every delivery fails."""
+
+    def deliver(self, reminder: Reminder) -> None:
+        _refuse(reminder)
+
+
+class FailsForUndeliverable(EventChannel):
+    """Deliveries fail for tasks whose title contains "undeliverable"."""
+
+    def deliver(self, reminder: Reminder) -> None:
+        if Task.objects.filter(pk=reminder.task_id, title__contains="undeliverable").exists():
+            _refuse(reminder)
+
+
+class FailsOnce(EventChannel):
+    """The first attempt at each reminder fails; later attempts succeed."""
+
+    def deliver(self, reminder: Reminder) -> None:
+        if reminder.attempts == 0:
+            _refuse(reminder)
+
+
+class FailsOnceExternal(FailsOnce):
+    """FailsOnce with two-phase claims, like EmailChannel."""
+
+    transactional = False
+
+
+class External(Channel):
+    """A non-transactional channel (claims committed before delivery, like email).
+
+    REMINDER_TEST_DELAY: seconds each delivery takes (default 0).
+    REMINDER_TEST_DELIVERIES: a file that gets one line per delivery, the task id.
+    """
+
+    def deliver(self, reminder: Reminder) -> None:
+        time.sleep(float(os.environ.get("REMINDER_TEST_DELAY", "0")))
+        if path := os.environ.get("REMINDER_TEST_DELIVERIES"):
+            with open(path, "a") as deliveries:  # O_APPEND: one write per line
+                deliveries.write(f"{reminder.task_id}\n")
+
+
+class _Barrier:
+    """Makes runs in separate processes reach selection at the same moment.
+
+    The job builds its channel before it selects anything. Each process marks
+    itself ready in REMINDER_TEST_BARRIER (a directory) and waits until
+    REMINDER_TEST_PARTIES processes are ready.
+    """
+
+    def __init__(self):
+        barrier = Path(os.environ["REMINDER_TEST_BARRIER"])
+        parties = int(os.environ["REMINDER_TEST_PARTIES"])
+        (barrier / str(os.getpid())).touch()
+        deadline = time.monotonic() + 60
+        while len(list(barrier.iterdir())) < parties:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the other runs never reached the barrier")
+            time.sleep(0.005)
+
+
+class EventTogether(_Barrier, EventChannel):
+    """The default channel, behind the barrier."""
+
+
+class ExternalTogether(_Barrier, External):
+    """The external channel, behind the barrier."""

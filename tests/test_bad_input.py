@@ -1,0 +1,122 @@
+"""Bad input anywhere: one line on stderr, exit 2, no traceback, nothing written.
+
+Every case runs `manage.py` as a child process, side by side. The children point
+at a SQLite file that must still not exist afterwards: they stop before touching
+any database.
+"""
+
+from datetime import timedelta
+
+import pytest
+
+from reminders_app.jobs import process_reminders
+from reminders_app.models import ReminderLog, ReminderRun
+from tests.factories import TaskFactory
+from tests.processes import child_env, message_lines, run_many
+
+BAD_ARGUMENTS = {
+    "--now yesterday": ["--now", "yesterday"],
+    "--now month 13": ["--now", "2026-13-01T00:00:00"],
+    "--now empty": ["--now", ""],
+    "--now missing": ["--now"],
+    "--window-hours 0": ["--window-hours", "0"],
+    "--window-hours -1": ["--window-hours", "-1"],
+    "--window-hours abc": ["--window-hours", "abc"],
+    "--window-hours nan": ["--window-hours", "nan"],
+    "--window-hours inf": ["--window-hours", "inf"],
+    "unknown flag": ["--bogus"],
+    "stray argument": ["now"],
+}
+
+# (variable, value, what the message must name). Each gets DJANGO_DEBUG=true and a
+# secret key unless the case sets them, so only the variable under test is wrong.
+BAD_ENVIRONMENT = [
+    ("DATABASE_URL", "postgres://u:hunter2@db:notaport/tasks", "DATABASE_URL"),
+    ("DATABASE_URL", "mysql://u:hunter2@db/tasks", "DATABASE_URL"),
+    ("DATABASE_URL", "tasks.sqlite3", "DATABASE_URL"),
+    ("DATABASE_URL", "postgres://u:hunter2@db:5432/", "DATABASE_URL"),
+    ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG"),
+    ("DJANGO_DEBUG", "false", "DJANGO_SECRET_KEY"),
+    ("REMINDER_WINDOW_HOURS", "-1", "REMINDER_WINDOW_HOURS"),
+    ("REMINDER_WINDOW_HOURS", "0", "REMINDER_WINDOW_HOURS"),
+    ("REMINDER_WINDOW_HOURS", "abc", "REMINDER_WINDOW_HOURS"),
+    ("REMINDER_WINDOW_HOURS", "nan", "REMINDER_WINDOW_HOURS"),
+    ("REMINDER_CLAIM_TIMEOUT_SECONDS", "0", "REMINDER_CLAIM_TIMEOUT_SECONDS"),
+    ("REMINDER_CLAIM_TIMEOUT_SECONDS", "x", "REMINDER_CLAIM_TIMEOUT_SECONDS"),
+    ("REMINDER_CLAIM_TIMEOUT_SECONDS", "1.5", "REMINDER_CLAIM_TIMEOUT_SECONDS"),
+    ("REMINDER_MAX_ATTEMPTS", "0", "REMINDER_MAX_ATTEMPTS"),
+    ("REMINDER_MAX_ATTEMPTS", "x", "REMINDER_MAX_ATTEMPTS"),
+    ("REMINDER_BATCH_SIZE", "0", "REMINDER_BATCH_SIZE"),
+    ("REMINDER_BATCH_SIZE", "many", "REMINDER_BATCH_SIZE"),
+]
+
+
+def assert_one_line_usage_error(result, *, naming: str, case: str) -> None:
+    assert result.returncode == 2, (case, result.stderr)
+    assert "Traceback" not in result.stderr, case
+    assert result.stdout == "", case
+    (line,) = result.stderr.strip().splitlines()  # not even a JSON log line
+    assert naming in line, (case, line)
+    assert "hunter2" not in line, case
+
+
+def test_every_bad_send_reminders_argument_exits_2_with_one_line(tmp_path):
+    database = tmp_path / "untouched.sqlite3"
+    env = child_env(DATABASE_URL=f"sqlite:///{database}")
+
+    results = run_many([(["send_reminders", *args], env) for args in BAD_ARGUMENTS.values()])
+
+    for (case, args), result in zip(BAD_ARGUMENTS.items(), results, strict=True):
+        naming = "unrecognized" if case in {"unknown flag", "stray argument"} else args[0]
+        assert_one_line_usage_error(result, naming=naming, case=case)
+    assert not database.exists()
+
+
+@pytest.mark.parametrize("command", ["send_reminders", "check"])
+def test_every_bad_environment_variable_exits_2_naming_it(tmp_path, command):
+    database = tmp_path / "untouched.sqlite3"
+    sane = {
+        "DATABASE_URL": f"sqlite:///{database}",
+        "DJANGO_DEBUG": "true",
+        "DJANGO_SECRET_KEY": "",
+    }
+    invocations = [
+        ([command], child_env(**(sane | {var: value}))) for var, value, _ in BAD_ENVIRONMENT
+    ]
+
+    results = run_many(invocations)
+
+    for (var, value, naming), result in zip(BAD_ENVIRONMENT, results, strict=True):
+        assert_one_line_usage_error(result, naming=naming, case=f"{var}={value}")
+    assert not database.exists()
+
+
+def test_an_unknown_channel_exits_2_naming_reminder_channel(tmp_path):
+    database = tmp_path / "untouched.sqlite3"
+    env = child_env(DATABASE_URL=f"sqlite:///{database}", REMINDER_CHANNEL="no.such.Channel")
+
+    (result,) = run_many([(["send_reminders"], env)])
+
+    assert_one_line_usage_error(result, naming="REMINDER_CHANNEL", case="REMINDER_CHANNEL")
+    assert not database.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_invocation_loses_nothing_already_recorded(now):
+    TaskFactory.create_batch(2, due_at=now + timedelta(hours=1))
+    TaskFactory(due_at=now + timedelta(hours=2), completed_at=now)
+    process_reminders(now=now)
+    before = (list(ReminderLog.objects.values()), list(ReminderRun.objects.values()))
+    bad = [
+        (["send_reminders", "--window-hours", "0"], child_env()),
+        (["send_reminders", "--now", "soon"], child_env()),
+        (["send_reminders"], child_env(REMINDER_MAX_ATTEMPTS="0")),
+        (["send_reminders"], child_env(REMINDER_CHANNEL="no.such.Channel")),
+    ]
+
+    results = run_many(bad)
+
+    assert [r.returncode for r in results] == [2] * len(bad)
+    assert all(len(message_lines(r.stderr)) == 1 for r in results)
+    assert (list(ReminderLog.objects.values()), list(ReminderRun.objects.values())) == before

@@ -1,0 +1,163 @@
+"""The job's selection against a brute-force oracle, over random task sets,
+reminder histories, clocks and windows (hypothesis)."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from reminders_app.jobs import process_reminders
+from reminders_app.models import ReminderLog, ReminderRun
+from tasks_app.models import Task
+
+pytestmark = pytest.mark.django_db
+
+BASE = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+MAX_ATTEMPTS = 3
+CLAIM_TIMEOUT = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One task and the reminder row it already has, if any."""
+
+    due: object  # None, ("start" | "end", seconds off the edge), or minutes from now
+    completed: bool
+    row: str  # "none", "sent", "sent-old-due-date", "failed", "claimed"
+    attempts: int
+    retry_in: int  # minutes from now to a failed row's next attempt
+    claim_is_stale: bool
+    marked: bool  # whether the job's reminded_due_at marker was written
+
+
+specs = st.builds(
+    Spec,
+    due=st.one_of(
+        st.none(),
+        st.tuples(st.sampled_from(["start", "end"]), st.sampled_from([-1, 0, 1])),
+        st.integers(min_value=-180, max_value=50 * 60),
+    ),
+    completed=st.booleans(),
+    row=st.sampled_from(["none", "sent", "sent-old-due-date", "failed", "claimed"]),
+    attempts=st.integers(min_value=1, max_value=MAX_ATTEMPTS),
+    retry_in=st.integers(min_value=-120, max_value=120),
+    claim_is_stale=st.booleans(),
+    marked=st.booleans(),
+)
+
+
+def due_date(due, *, now, end):
+    if due is None:
+        return None
+    if isinstance(due, tuple):
+        edge, seconds = due
+        return (now if edge == "start" else end) + timedelta(seconds=seconds)
+    return now + timedelta(minutes=due)
+
+
+def build(specs_, *, now, end) -> None:
+    """Write the tasks and their reminder rows as earlier runs would have left them."""
+    owner = get_user_model().objects.create(username="owner")
+    earlier = ReminderRun.objects.create(
+        window_start=now, window_end=end, status=ReminderRun.Status.SUCCEEDED
+    )
+    wall = timezone.now()
+    for spec in specs_:
+        due = due_date(spec.due, now=now, end=end)
+        task = Task.objects.create(
+            title="t",
+            owner=owner,
+            due_at=due,
+            completed_at=now - timedelta(hours=1) if spec.completed else None,
+        )
+        row = spec.row if due is not None or spec.row == "sent-old-due-date" else "none"
+        if row == "none":
+            continue
+        row_due = (due or now) - timedelta(days=2) if row == "sent-old-due-date" else due
+        status = "sent" if row.startswith("sent") else row
+        given_up = status == "failed" and spec.attempts >= MAX_ATTEMPTS
+        ReminderLog.objects.create(
+            task=task,
+            due_at=row_due,
+            status=status,
+            run=earlier,
+            attempts=spec.attempts if status != "claimed" else 0,
+            next_attempt_at=(
+                now + timedelta(minutes=spec.retry_in)
+                if status == "failed" and not given_up
+                else None
+            ),
+            claimed_at=wall - CLAIM_TIMEOUT - timedelta(minutes=1) if spec.claim_is_stale else wall,
+        )
+        if spec.marked and (status == "sent" or given_up):
+            Task.objects.filter(pk=task.pk).update(reminded_due_at=row_due)
+
+
+def oracle(*, now, end) -> list[int]:
+    """DESIGN.md's due tasks, with issue 5's retry and takeover rules, by brute force:
+    open, dated, now <= due_at <= end, and no row for (task, due_at) unless it is a
+    failure due a retry or a claim older than the claim timeout."""
+    rows = {(r.task_id, r.due_at): r for r in ReminderLog.objects.all()}
+    stale_before = timezone.now() - CLAIM_TIMEOUT
+    due = []
+    for task in Task.objects.all():
+        if task.completed_at is not None or task.due_at is None:
+            continue
+        if not now <= task.due_at <= end:
+            continue
+        row = rows.get((task.pk, task.due_at))
+        if row is None:
+            due.append(task)
+        elif row.status == "failed":
+            if row.attempts < MAX_ATTEMPTS and row.next_attempt_at <= now:
+                due.append(task)
+        elif row.status == "claimed" and row.claimed_at < stale_before:
+            due.append(task)
+    return [t.pk for t in sorted(due, key=lambda t: (t.due_at, t.pk))]
+
+
+@hypothesis_settings(max_examples=40, deadline=None)
+@given(
+    specs_=st.lists(specs, max_size=12),
+    seconds=st.integers(min_value=0, max_value=30 * 24 * 3600),
+    micros=st.integers(min_value=0, max_value=999_999),
+    window_hours=st.one_of(st.sampled_from([1, 24]), st.floats(min_value=0.01, max_value=48)),
+    batch_size=st.sampled_from([1, 2, 5, 2000]),
+)
+def test_the_job_reminds_exactly_the_tasks_the_oracle_finds(
+    specs_, seconds, micros, window_hours, batch_size
+):
+    now = BASE + timedelta(seconds=seconds, microseconds=micros)
+    end = now + timedelta(hours=window_hours)
+    with (
+        override_settings(
+            REMINDER_BATCH_SIZE=batch_size,
+            REMINDER_MAX_ATTEMPTS=MAX_ATTEMPTS,
+            REMINDER_CLAIM_TIMEOUT_SECONDS=int(CLAIM_TIMEOUT.total_seconds()),
+        ),
+        transaction.atomic(),
+    ):
+        build(specs_, now=now, end=end)
+        expected = oracle(now=now, end=end)
+        untouched = list(ReminderLog.objects.exclude(task__in=expected).values())
+
+        dry = process_reminders(now=now, window_hours=window_hours, dry_run=True)
+        real = process_reminders(now=now, window_hours=window_hours)
+
+        assert dry["task_ids"] == expected
+        assert (real["selected"], real["sent"], real["skipped"]) == (
+            len(expected),
+            len(expected),
+            0,
+        )
+        sent_now = ReminderLog.objects.filter(run_id=real["run_id"], status="sent")
+        assert sorted(sent_now.values_list("task_id", flat=True)) == sorted(expected)
+        assert list(ReminderLog.objects.exclude(task__in=expected).values()) == untouched
+        transaction.set_rollback(True)
