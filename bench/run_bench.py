@@ -185,8 +185,7 @@ def seed(tasks: int, due: int) -> float:
     sql(
         """
         INSERT INTO tasks_app_task
-            (title, description, owner_id, due_at, completed_at, reminded_due_at,
-             created_at, updated_at)
+            (title, description, owner_id, due_at, completed_at, created_at, updated_at)
         SELECT 'Benchmark task ' || s.i, '', o.ids[1 + s.i %% cardinality(o.ids)],
             CASE
                 WHEN s.due THEN %(now)s + (s.i * 7919 %% %(seconds)s) * interval '1 second'
@@ -195,7 +194,7 @@ def seed(tasks: int, due: int) -> float:
                 WHEN s.i %% 4 = 2 THEN %(now)s + (s.i %% %(seconds)s) * interval '1 second'
             END,
             CASE WHEN NOT s.due AND s.i %% 4 = 2 THEN %(now)s - interval '1 day' END,
-            NULL, %(now)s - interval '30 days', %(now)s - interval '30 days'
+            %(now)s - interval '30 days', %(now)s - interval '30 days'
         FROM (
             SELECT i, i * %(due)s / %(tasks)s > (i - 1) * %(due)s / %(tasks)s AS due
             FROM generate_series(1::bigint, %(tasks)s) AS i

@@ -2,6 +2,7 @@
 `send_reminders` command both call."""
 
 import logging
+import queue
 import signal
 import threading
 import traceback
@@ -17,15 +18,7 @@ from django.utils.dateparse import parse_datetime
 from reminders_app import runs
 from reminders_app.channels import Channel, get_channel
 from reminders_app.models import ReminderLog, ReminderRun
-from reminders_app.selection import (
-    Batch,
-    Policy,
-    claim_batch,
-    mark_settled,
-    next_candidates,
-    unmark_settled,
-)
-from tasksite.logs import flush_logs
+from reminders_app.selection import Batch, Policy, claim_batch, next_candidates
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +88,7 @@ def process_reminders(
         },
     )
     status, error = ReminderRun.Status.SUCCEEDED, ""
+    sent_lines = SentLines(run_id=summary["run_id"])
     try:
         with _stop_on_sigterm() as stop:
             after = None
@@ -107,6 +101,7 @@ def process_reminders(
                     channel=channel,
                     policy=policy,
                     summary=summary,
+                    sent_lines=sent_lines,
                 )
                 if selected < settings.REMINDER_BATCH_SIZE:
                     break
@@ -114,11 +109,12 @@ def process_reminders(
                 status, error = ReminderRun.Status.INTERRUPTED, "stopped by SIGTERM"
         # Again at the end: a run killed just before this one started may have
         # still held its lock then.
-        runs.reap_dead_runs(claim_timeout=policy.claim_timeout)
+        runs.reap_dead_runs(claim_timeout=policy.claim_timeout, current=run)
     except BaseException as exc:
         status, error = ReminderRun.Status.FAILED, type(exc).__name__
         raise
     finally:
+        sent_lines.close()  # the run's finish time covers writing its lines
         _finish(run, status=status, error=error, summary=summary)
     return summary | {"status": status}
 
@@ -140,7 +136,7 @@ def _dry_run_ids(window_start, window_end, policy):
         after = batch[-1][1], batch[-1][0]
 
 
-def _process_batch(*, window_start, window_end, after, run, channel, policy, summary):
+def _process_batch(*, window_start, window_end, after, run, channel, policy, summary, sent_lines):
     """Claim, deliver and settle one batch; add its counts to `summary` and return
     how many due reminders it selected and the keyset to continue after.
 
@@ -160,29 +156,56 @@ def _process_batch(*, window_start, window_end, after, run, channel, policy, sum
         with transaction.atomic():
             batch = claim_batch(**query, status=Status.SENT)
             sent, failures = _deliver(batch.claimed, channel=channel, run=run)
-            counts = _settle(batch, sent, failures, run=run, policy=policy, pending=False)
+            sent, counts = _settle(batch, sent, failures, run=run, policy=policy, pending=False)
     else:
         with transaction.atomic():
             batch = claim_batch(**query, status=Status.CLAIMED)
         sent, failures = _deliver(batch.claimed, channel=channel, run=run)
         with transaction.atomic():
-            counts = _settle(batch, sent, failures, run=run, policy=policy, pending=True)
+            sent, counts = _settle(batch, sent, failures, run=run, policy=policy, pending=True)
     for key, value in counts.items():
         summary[key] += value
     # Logged once committed, so every line stands for a row in the database.
-    run_id = str(run.pk)
-    for reminder in sent:
-        logger.info(
-            "reminder_sent",
-            extra={
-                "event": "reminder_sent",
-                "task_id": reminder.task_id,
-                "run_id": run_id,
-                "due_at": reminder.due_at.isoformat(),
-                "reminder_id": reminder.log_id,
-            },
-        )
+    sent_lines.add(sent)
     return batch.selected, batch.last
+
+
+class SentLines:
+    """Writes a run's `reminder_sent` log lines on a thread of its own.
+
+    A large run sends a hundred thousand reminders, one log line each; making and
+    formatting those records on the job's thread would add seconds to it. This
+    thread writes them while the job waits on the database. close() returns once
+    every line is written.
+    """
+
+    def __init__(self, *, run_id: str):
+        self.run_id = run_id
+        self.batches = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._write, name="reminder-sent-lines")
+        self.thread.start()
+
+    def add(self, reminders) -> None:
+        if reminders:
+            self.batches.put(reminders)
+
+    def close(self) -> None:
+        self.batches.put(None)
+        self.thread.join()
+
+    def _write(self) -> None:
+        while (reminders := self.batches.get()) is not None:
+            for reminder in reminders:
+                logger.info(
+                    "reminder_sent",
+                    extra={
+                        "event": "reminder_sent",
+                        "task_id": reminder.task_id,
+                        "run_id": self.run_id,
+                        "due_at": reminder.due_at.isoformat(),
+                        "reminder_id": reminder.log_id,
+                    },
+                )
 
 
 def _deliver(claimed, *, channel: Channel, run: ReminderRun):
@@ -214,17 +237,28 @@ def _deliver(claimed, *, channel: Channel, run: ReminderRun):
     return sent, failures
 
 
-def _settle(batch: Batch, sent, failures, *, run, policy: Policy, pending: bool) -> dict:
-    """Record each outcome, keep the settled marks right, and count the batch.
+def _settle(batch: Batch, sent, failures, *, run, policy: Policy, pending: bool):
+    """Record each outcome and count the batch; return the reminders sent and the
+    counts.
 
     `pending` rows were claimed before delivery and are marked sent here; the others
-    were written `sent` (and their tasks marked settled) by the claim itself.
+    were written `sent` by the claim itself.
     """
     if pending and sent:
-        ReminderLog.objects.filter(
+        ours = ReminderLog.objects.filter(
             pk__in=[r.log_id for r in sent], run=run, status=Status.CLAIMED
-        ).update(status=Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1)
-    retry_later = []
+        )
+        if ours.update(
+            status=Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1
+        ) < len(sent):
+            # A run outlived its claims (a batch slower than the claim timeout) and
+            # another run took some over: that run records them, not this one.
+            mine = set(
+                ReminderLog.objects.filter(
+                    run=run, status=Status.SENT, pk__in=[r.log_id for r in sent]
+                ).values_list("pk", flat=True)
+            )
+            sent = [r for r in sent if r.log_id in mine]
     for reminder, exc in failures:
         attempts = reminder.attempts + 1
         give_up = attempts >= policy.max_attempts
@@ -235,13 +269,6 @@ def _settle(batch: Batch, sent, failures, *, run, policy: Policy, pending: bool)
             error=_error_name(exc),
             next_attempt_at=None if give_up else policy.now + retry_delay(attempts),
         )
-        if not give_up:
-            retry_later.append(reminder.task_id)
-    if pending:
-        given_up = [r.task_id for r, _ in failures if r.task_id not in retry_later]
-        mark_settled(task_ids=[r.task_id for r in sent] + given_up, policy=policy)
-    elif retry_later:
-        unmark_settled(task_ids=retry_later)
     counts = {
         "selected": batch.selected,
         "sent": len(sent),
@@ -249,7 +276,7 @@ def _settle(batch: Batch, sent, failures, *, run, policy: Policy, pending: bool)
         "failed": len(failures),
     }
     runs.record_batch(run, **counts)
-    return counts
+    return sent, counts
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -276,7 +303,6 @@ def _parse_slot(value: datetime | str | None) -> datetime | None:
 
 
 def _finish(run: ReminderRun, *, status: str, error: str, summary: dict) -> None:
-    flush_logs()  # the run's finish time covers writing its log lines
     try:
         run = runs.finish_run(run, status=status, error=error)
     except DatabaseError:
@@ -306,7 +332,6 @@ def _finish(run: ReminderRun, *, status: str, error: str, summary: dict) -> None
                 "duration_ms": round(run.duration.total_seconds() * 1000, 1),
             },
         )
-    flush_logs()  # every line of the run is written when the job returns
 
 
 @contextmanager

@@ -102,6 +102,14 @@ class ReminderLog(models.Model):
             models.Index(fields=["-created_at", "-id"], name="reminderlog_created_idx"),
             # The admin's date hierarchy, "sent at" filter and ordering on sent_at.
             models.Index(fields=["sent_at", "id"], name="reminderlog_sent_idx"),
+            # Used by reminders_app.selection.candidates_query(): walked in the same
+            # (due_at, task) order as task_open_due_idx, so "due tasks without a sent
+            # reminder" is a merge of two index-only scans, however many are sent.
+            models.Index(
+                fields=["due_at", "task"],
+                name="reminderlog_sent_due_idx",
+                condition=Q(status="sent"),
+            ),
             # Used by reminders_app.selection to find failed reminders due a retry
             # and claims left behind by runs that died.
             models.Index(

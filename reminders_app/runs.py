@@ -82,10 +82,16 @@ def finish_run(run: ReminderRun, *, status: str, error: str = "") -> ReminderRun
     return run
 
 
-def reap_dead_runs(*, claim_timeout: timedelta) -> int:
-    """Mark runs whose process died as `abandoned`; return how many."""
+def reap_dead_runs(*, claim_timeout: timedelta, current: ReminderRun | None = None) -> int:
+    """Mark runs whose process died as `abandoned`; return how many.
+
+    `current` is the caller's own run: its lock is held by this very session, and
+    PostgreSQL lets a session take its own lock again, so it must be left out.
+    """
     reaped = 0
     running = ReminderRun.objects.filter(status=Status.RUNNING)
+    if current is not None:
+        running = running.exclude(pk=current.pk)
     if _uses_advisory_locks():
         for run_id in running.values_list("pk", flat=True):
             with connection.cursor() as cursor:

@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 
 from reminders_app.channels import Reminder
 from reminders_app.models import ReminderLog, ReminderRun
-from tasks_app.models import AWAITING_REMINDER, Task
+from tasks_app.models import OPEN_AND_DATED, Task
 
 Status = ReminderLog.Status
 
@@ -37,11 +37,11 @@ class Policy:
 
 
 def due_tasks(*, window_start: datetime, window_end: datetime) -> QuerySet[Task]:
-    """Open tasks due in [window_start, window_end] whose reminder is not settled.
+    """Open tasks due in [window_start, window_end], both ends inclusive.
 
-    Served by the partial index task_awaiting_reminder_idx.
+    Served by the partial index task_open_due_idx.
     """
-    return Task.objects.filter(AWAITING_REMINDER, due_at__gte=window_start, due_at__lte=window_end)
+    return Task.objects.filter(OPEN_AND_DATED, due_at__gte=window_start, due_at__lte=window_end)
 
 
 def _takeable(policy: Policy) -> Q:
@@ -53,10 +53,13 @@ def _takeable(policy: Policy) -> Q:
     ) | Q(status=Status.CLAIMED, claimed_at__lt=policy.stale_before)
 
 
-def _blocking(policy: Policy) -> QuerySet[ReminderLog]:
-    """The row, if any, that keeps a task's reminder from being claimed now."""
-    return ReminderLog.objects.filter(task=OuterRef("pk"), due_at=OuterRef("due_at")).exclude(
-        _takeable(policy)
+def _held(policy: Policy) -> QuerySet[ReminderLog]:
+    """An unsent row that keeps a task's reminder from being claimed now: a live
+    claim, or a failure waiting for its retry or given up."""
+    return (
+        ReminderLog.objects.filter(task=OuterRef("pk"), due_at=OuterRef("due_at"))
+        .exclude(status=Status.SENT)
+        .exclude(_takeable(policy))
     )
 
 
@@ -70,14 +73,22 @@ def candidates_query(
 ) -> QuerySet:
     """Up to `limit` due reminders after the keyset `after`, as (task_id, due_at) rows
     in (due_at, id) order: the one definition both claim paths and dry runs share."""
-    qs = due_tasks(window_start=window_start, window_end=window_end).filter(
-        ~Exists(_blocking(policy))
+    start = window_start if after is None else after[0]
+    # Both ranges start at the keyset, so each batch merges the two (due_at, id)
+    # ordered indexes from there instead of from the window's start.
+    sent = ReminderLog.objects.filter(
+        task=OuterRef("pk"),
+        due_at=OuterRef("due_at"),
+        status=Status.SENT,
+        due_at__gte=start,
+        due_at__lte=window_end,
+    )
+    qs = due_tasks(window_start=start, window_end=window_end).filter(
+        ~Exists(sent), ~Exists(_held(policy))
     )
     if after is not None:
         due, pk = after
-        # The plain range lets the index scan start at the keyset instead of
-        # filtering every earlier entry again on each batch.
-        qs = qs.filter(due_at__gte=due).filter(Q(due_at__gt=due) | Q(due_at=due, pk__gt=pk))
+        qs = qs.filter(Q(due_at__gt=due) | Q(due_at=due, pk__gt=pk))
     return qs.order_by("due_at", "id").values_list("id", "due_at")[:limit]
 
 
@@ -105,9 +116,9 @@ def claim_batch(
     """Select the next batch of due reminders and claim them for `run`.
 
     Must run inside a transaction. Rows are written with `status`: `sent` when the
-    channel delivers inside this transaction (the claimed tasks are then marked
-    settled at once, and _settle unmarks any that fail), `claimed` otherwise.
-    Candidates another run claimed in the meantime are not returned.
+    channel delivers inside this transaction (_settle turns any that fail to
+    `failed`), `claimed` otherwise. Candidates another run claimed in the meantime
+    are not returned.
     """
     query = dict(
         window_start=window_start, window_end=window_end, policy=policy, after=after, limit=limit
@@ -118,12 +129,10 @@ def claim_batch(
     if not candidates:
         return Batch(0, None, [])
     claimed = claim(candidates=candidates, run=run, policy=policy, status=status)
-    if status == Status.SENT:
-        mark_settled(task_ids=[r.task_id for r in claimed], policy=policy)
     return Batch(len(candidates), (candidates[-1][1], candidates[-1][0]), claimed)
 
 
-# PostgreSQL: selection, takeover, insert and marking in one round trip. Each
+# PostgreSQL: selection, takeover and insert in one round trip. Each
 # data-modifying CTE sees the same snapshot; the unique constraint still decides
 # every race (a concurrent claim makes the INSERT do nothing for that row, and a
 # concurrent takeover makes the UPDATE re-check its condition).
@@ -146,11 +155,7 @@ ins AS (
     ON CONFLICT (task_id, due_at) DO NOTHING
     RETURNING id, task_id, due_at, 0 AS prior
 ),
-claimed AS (SELECT * FROM took UNION ALL SELECT * FROM ins),
-marked AS (
-    UPDATE {task} AS t SET reminded_due_at = claimed.due_at
-    FROM claimed WHERE %s AND t.id = claimed.task_id
-)
+claimed AS (SELECT * FROM took UNION ALL SELECT * FROM ins)
 SELECT id, task_id, due_at, prior FROM claimed
 UNION ALL
 (SELECT NULL, id, due_at, (SELECT count(*) FROM cand) FROM cand
@@ -163,17 +168,14 @@ def _claim_batch_in_one_statement(query, *, run, policy, status) -> Batch:
     sql = _CLAIM_SQL.format(
         candidates=candidates_sql,
         log=connection.ops.quote_name(ReminderLog._meta.db_table),
-        task=connection.ops.quote_name(Task._meta.db_table),
     )
     at = timezone.now()
-    sent = status == Status.SENT
-    sent_at, increment = (at, 1) if sent else (None, 0)
+    sent_at, increment = (at, 1) if status == Status.SENT else (None, 0)
     params = (
         *candidates_params,
         *(status, run.pk, at, sent_at, increment),
         *(policy.max_attempts, policy.now, policy.stale_before, increment),
         *(status, run.pk, at, sent_at, increment, at),
-        sent,
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -241,7 +243,7 @@ def _insert_claims(*, task_ids, run, at, status) -> list[Reminder]:
     unique constraint decides every race. The SELECT re-checks that each task is
     still due, so a task completed or moved since selection is not claimed."""
     source = (
-        Task.objects.filter(AWAITING_REMINDER, pk__in=task_ids)
+        Task.objects.filter(OPEN_AND_DATED, pk__in=task_ids)
         .order_by("due_at", "id")
         .values_list("id", "due_at")
     )
@@ -275,21 +277,3 @@ def _aware(value) -> datetime:
     if timezone.is_naive(value):
         value = value.replace(tzinfo=UTC)
     return value
-
-
-def mark_settled(*, task_ids: Sequence[int], policy: Policy) -> None:
-    """Take settled tasks out of task_awaiting_reminder_idx.
-
-    Copies due_at into reminded_due_at only where the reminder for the task's
-    current due date is sent or has failed for good, so a task moved while its
-    reminder was in flight stays due.
-    """
-    settled = ReminderLog.objects.filter(task=OuterRef("pk"), due_at=OuterRef("due_at")).filter(
-        Q(status=Status.SENT) | Q(status=Status.FAILED, attempts__gte=policy.max_attempts)
-    )
-    Task.objects.filter(pk__in=task_ids).filter(Exists(settled)).update(reminded_due_at=F("due_at"))
-
-
-def unmark_settled(*, task_ids: Sequence[int]) -> None:
-    """Put tasks whose delivery failed but will be retried back in the due index."""
-    Task.objects.filter(pk__in=task_ids, reminded_due_at=F("due_at")).update(reminded_due_at=None)

@@ -67,8 +67,7 @@ class TaskAdmin(admin.ModelAdmin):
     raw_id_fields = ["owner"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    fields = ["title", "description", "owner", "due_at", "completed_at", "reminded_due_at"]
-    readonly_fields = ["reminded_due_at"]
+    fields = ["title", "description", "owner", "due_at", "completed_at"]
     inlines = [ReminderInline]
 
     def get_queryset(self, request):

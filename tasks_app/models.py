@@ -1,16 +1,12 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
-# A task waits for a reminder while it is open, has a due date, and its reminder for
-# that due date is not yet settled. The reminder job (reminders_app.selection) filters
-# on exactly this condition so PostgreSQL and SQLite can use the partial index below.
-AWAITING_REMINDER = (
-    Q(completed_at__isnull=True)
-    & Q(due_at__isnull=False)
-    & (Q(reminded_due_at__isnull=True) | ~Q(reminded_due_at=F("due_at")))
-)
+# Open tasks with a due date: the only ones that can be reminded. The reminder job
+# (reminders_app.selection.due_tasks) filters on exactly this condition so the
+# planner can use the partial index below.
+OPEN_AND_DATED = Q(completed_at__isnull=True, due_at__isnull=False)
 
 
 class Task(models.Model):
@@ -23,16 +19,6 @@ class Task(models.Model):
     completed_at = models.DateTimeField(
         null=True, blank=True, help_text="Empty while the task is open."
     )
-    reminded_due_at = models.DateTimeField(
-        null=True,
-        blank=True,
-        default=None,
-        editable=False,
-        help_text=(
-            "The due date whose reminder is settled (sent, or failed for good). "
-            "Written by the reminder job; a task whose due date moves is reminded again."
-        ),
-    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -40,13 +26,12 @@ class Task(models.Model):
         ordering = ["due_at", "id"]
         indexes = [
             # Used by reminders_app.selection.due_tasks(), the reminder job's due-task
-            # query: open, dated tasks whose reminder is not settled, walked in
-            # (due_at, id) order. Reminded tasks leave the index, so a run with
-            # nothing to send touches no index entries at all.
+            # query: open, dated tasks in (due_at, id) order, read index-only and
+            # merged with reminderlog_sent_due_idx to find those not yet reminded.
             models.Index(
                 fields=["due_at", "id"],
-                name="task_awaiting_reminder_idx",
-                condition=AWAITING_REMINDER,
+                name="task_open_due_idx",
+                condition=OPEN_AND_DATED,
             ),
         ]
 

@@ -3,6 +3,7 @@
 The variables and their defaults are listed in README.md ("Configuration").
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -115,15 +116,22 @@ REMINDER_MAX_ATTEMPTS = env_number("REMINDER_MAX_ATTEMPTS", 5, integer=True)
 # How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
 REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or "reminders_app.channels.EventChannel"
 # Rows claimed and written per transaction.
-REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 2000, integer=True)
+REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 5000, integer=True)
 
 # --- Logging: one JSON object per line on stderr, from every logger ----------
+# No line carries the caller's file, line or thread, so logging need not look them
+# up for every record (the "Optimization" section of Python's logging HOWTO).
+logging._srcfile = None
+logging.logThreads = False
+logging.logMultiprocessing = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            # orjson serialises a run's hundred thousand reminder lines twice as
+            # fast as the standard library's json.
+            "()": "pythonjsonlogger.orjson.OrjsonFormatter",
             "format": "%(levelname)s %(name)s %(message)s",
             "rename_fields": {"levelname": "level", "name": "logger"},
             "timestamp": True,
@@ -131,8 +139,8 @@ LOGGING = {
     },
     "handlers": {
         "stderr": {
-            # Writes on a thread of its own; see tasksite/logs.py.
-            "()": "tasksite.logs.BackgroundStderrHandler",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
             "formatter": "json",
         },
     },

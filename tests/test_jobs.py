@@ -208,3 +208,12 @@ def test_the_next_run_retries_a_failed_reminder(now, fails_for):
     assert (summary["selected"], summary["sent"]) == (1, 1)
     row = ReminderLog.objects.get(task=task)
     assert (row.status, row.attempts, row.error) == ("sent", 2, "")
+
+
+def test_a_run_never_reports_itself_abandoned(now, caplog):
+    caplog.set_level(logging.INFO)
+
+    process_reminders(now=now)
+
+    assert not [r for r in caplog.records if getattr(r, "event", "") == "run_abandoned"]
+    assert ReminderRun.objects.get().status == "succeeded"

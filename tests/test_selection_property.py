@@ -34,7 +34,6 @@ class Spec:
     attempts: int
     retry_in: int  # minutes from now to a failed row's next attempt
     claim_is_stale: bool
-    marked: bool  # whether the job's reminded_due_at marker was written
 
 
 specs = st.builds(
@@ -49,7 +48,6 @@ specs = st.builds(
     attempts=st.integers(min_value=1, max_value=MAX_ATTEMPTS),
     retry_in=st.integers(min_value=-120, max_value=120),
     claim_is_stale=st.booleans(),
-    marked=st.booleans(),
 )
 
 
@@ -96,8 +94,6 @@ def build(specs_, *, now, end) -> None:
             ),
             claimed_at=wall - CLAIM_TIMEOUT - timedelta(minutes=1) if spec.claim_is_stale else wall,
         )
-        if spec.marked and (status == "sent" or given_up):
-            Task.objects.filter(pk=task.pk).update(reminded_due_at=row_due)
 
 
 def oracle(*, now, end) -> list[int]:

@@ -14,6 +14,6 @@ def create_cache_tables(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("reminders_app", "0004_reminderlog_sent_idx")]
+    dependencies = [("reminders_app", "0003_reminder_viewers_group")]
 
     operations = [migrations.RunPython(create_cache_tables, migrations.RunPython.noop)]
