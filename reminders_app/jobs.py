@@ -245,24 +245,19 @@ def _settle(batch: Batch, sent, failures, *, run, policy: Policy, pending: bool)
     were written `sent` by the claim itself.
     """
     if pending and sent:
-        ours = ReminderLog.objects.filter(
-            pk__in=[r.log_id for r in sent], run=run, status=Status.CLAIMED
-        )
-        if ours.update(
+        ours = ReminderLog.objects.filter(pk__in=[r.log_id for r in sent], run=run)
+        updated = ours.filter(status=Status.CLAIMED).update(
             status=Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1
-        ) < len(sent):
-            # A run outlived its claims (a batch slower than the claim timeout) and
+        )
+        if updated < len(sent):
+            # This batch outlived its claims (slower than the claim timeout) and
             # another run took some over: that run records them, not this one.
-            mine = set(
-                ReminderLog.objects.filter(
-                    run=run, status=Status.SENT, pk__in=[r.log_id for r in sent]
-                ).values_list("pk", flat=True)
-            )
-            sent = [r for r in sent if r.log_id in mine]
+            still_ours = set(ours.values_list("pk", flat=True))
+            sent = [r for r in sent if r.log_id in still_ours]
     for reminder, exc in failures:
         attempts = reminder.attempts + 1
         give_up = attempts >= policy.max_attempts
-        ReminderLog.objects.filter(pk=reminder.log_id).update(
+        ReminderLog.objects.filter(pk=reminder.log_id, run=run).update(
             status=Status.FAILED,
             sent_at=None,
             attempts=attempts,
@@ -275,7 +270,8 @@ def _settle(batch: Batch, sent, failures, *, run, policy: Policy, pending: bool)
         "skipped": batch.selected - len(batch.claimed),
         "failed": len(failures),
     }
-    runs.record_batch(run, **counts)
+    if batch.selected:
+        runs.record_batch(run, **counts)
     return sent, counts
 
 
