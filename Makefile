@@ -33,6 +33,7 @@ test: $(STAMP)
 # Flags go in BENCH_ARGS, e.g. BENCH_ARGS="--quick" or "--tasks 110000 --due 10000 --no-scaling".
 # A database holding anything but the benchmark's own data is refused without --reset.
 bench: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input -v0
 	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
 
 lint: $(STAMP)
