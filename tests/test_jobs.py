@@ -5,10 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from reminders_app.channels import Channel
 from reminders_app.jobs import process_reminders
 from reminders_app.models import ReminderLog, ReminderRun
-from tasks_app.models import Task
 from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -158,32 +156,10 @@ def test_a_reminder_log_line_carries_ids_and_no_task_content(now, caplog):
         assert secret not in everything
 
 
-class FailsForOneTask(Channel):
-    """Delivery fails for one task, with a message quoting its title."""
-
-    transactional = True
-    failing_task_id = None
-
-    def deliver(self, reminder):
-        if reminder.task_id == type(self).failing_task_id:
-            raise RuntimeError(f"cannot deliver {Task.objects.get(pk=reminder.task_id).title}")
-
-
-@pytest.fixture
-def fails_for(settings):
-    settings.REMINDER_CHANNEL = f"{__name__}.FailsForOneTask"
-
-    def fail(task):
-        FailsForOneTask.failing_task_id = task.pk if task else None
-
-    yield fail
-    FailsForOneTask.failing_task_id = None
-
-
-def test_a_failing_delivery_is_recorded_and_the_others_are_sent(now, fails_for, caplog):
+def test_a_failing_delivery_is_recorded_and_the_others_are_sent(now, settings, caplog):
+    settings.REMINDER_CHANNEL = "tests.channels.FailsForUndeliverable"
     ok = TaskFactory.create_batch(2, due_at=now + H)
-    bad = TaskFactory(due_at=now + 2 * H, title="Board minutes")
-    fails_for(bad)
+    bad = TaskFactory(due_at=now + 2 * H, title="undeliverable board minutes")
 
     summary = process_reminders(now=now)
 
@@ -194,14 +170,13 @@ def test_a_failing_delivery_is_recorded_and_the_others_are_sent(now, fails_for, 
     assert row.error == "RuntimeError"
     (line,) = [r for r in caplog.records if getattr(r, "event", "") == "reminder_failed"]
     assert (line.levelname, line.task_id, line.run_id) == ("ERROR", bad.pk, summary["run_id"])
-    assert "Board minutes" not in f"{line.getMessage()} {line.__dict__}"
+    assert "board minutes" not in f"{line.getMessage()} {line.__dict__}"
 
 
-def test_the_next_run_retries_a_failed_reminder(now, fails_for):
+def test_the_next_run_retries_a_failed_reminder(now, settings):
+    settings.REMINDER_CHANNEL = "tests.channels.FailsOnce"
     task = TaskFactory(due_at=now + 2 * H)
-    fails_for(task)
     process_reminders(now=now)
-    fails_for(None)
 
     summary = process_reminders(now=now + timedelta(minutes=1))
 
