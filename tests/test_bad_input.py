@@ -72,7 +72,19 @@ def test_every_bad_send_reminders_argument_exits_2_with_one_line(tmp_path):
     assert not database.exists()
 
 
-@pytest.mark.parametrize("command", ["send_reminders", "check"])
+def test_a_bad_reminders_status_argument_exits_2_with_one_line(tmp_path):
+    database = tmp_path / "untouched.sqlite3"
+    env = child_env(DATABASE_URL=f"sqlite:///{database}")
+    cases = {"unknown flag": ["--bogus"], "stray argument": ["--json", "now"]}
+
+    results = run_many([(["reminders_status", *args], env) for args in cases.values()])
+
+    for case, result in zip(cases, results, strict=True):
+        assert_one_line_usage_error(result, naming="unrecognized", case=case)
+    assert not database.exists()
+
+
+@pytest.mark.parametrize("command", ["send_reminders", "reminders_status", "check"])
 def test_every_bad_environment_variable_exits_2_naming_it(tmp_path, command):
     database = tmp_path / "untouched.sqlite3"
     sane = {

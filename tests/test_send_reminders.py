@@ -1,7 +1,6 @@
 """`manage.py send_reminders`: output, exit status and one-line errors."""
 
 import json
-import os
 from datetime import timedelta
 
 import pytest
@@ -9,7 +8,6 @@ from django.core.management import call_command
 
 from reminders_app.models import ReminderLog, ReminderRun
 from tests.factories import TaskFactory
-from tests.processes import run_manage
 
 SUMMARY_KEYS = {"run_id", "selected", "sent", "skipped", "failed"}
 
@@ -44,27 +42,3 @@ def test_dry_run_lists_task_ids_and_records_nothing(now, capsys):
     out = capsys.readouterr().out
     assert f"would remind task {task.pk}" in out
     assert not ReminderLog.objects.exists() and not ReminderRun.objects.exists()
-
-
-@pytest.mark.parametrize(
-    "args, complaint",
-    [
-        (["--now", "yesterday"], "--now"),
-        (["--now", "2026-13-01T00:00"], "--now"),
-        (["--window-hours", "0"], "--window-hours"),
-        (["--window-hours", "-3"], "--window-hours"),
-        (["--window-hours", "soon"], "--window-hours"),
-        (["--window-hours", "nan"], "--window-hours"),
-        (["--frobnicate"], "unrecognized"),
-    ],
-)
-def test_bad_arguments_exit_2_with_one_line_and_no_traceback(args, complaint):
-    # Arguments are checked before the database is touched: this one does not exist.
-    env = dict(os.environ, DATABASE_URL="sqlite:////nonexistent/dir/db.sqlite3")
-    done = run_manage("send_reminders", *args, env=env)
-
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and complaint in lines[0]
-    assert "Traceback" not in done.stderr
-    assert done.stdout == ""
