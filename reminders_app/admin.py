@@ -40,6 +40,19 @@ class ReadOnlyAdmin(ReadOnlyPermissions, admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
 
 
+def _elapsed(span) -> str | None:
+    """A timedelta as a person reads it: 8 ms, 3.96 s, 2 min 5 s."""
+    if span is None:
+        return None
+    seconds = span.total_seconds()
+    if abs(seconds) < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if abs(seconds) < 60:
+        return f"{seconds:.2f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s"
+
+
 def run_link(run_id):
     url = reverse("admin:reminders_app_reminderrun_change", args=[run_id])
     return format_html('<a href="{}" title="{}">{}</a>', url, run_id, str(run_id)[:8])
@@ -132,8 +145,8 @@ class ReminderRunAdmin(ReadOnlyAdmin):
         "started_at",
         "trigger",
         "slot",
-        "lag",
-        "duration",
+        "lag_shown",
+        "duration_shown",
         "selected",
         "sent",
         "skipped",
@@ -153,10 +166,10 @@ class ReminderRunAdmin(ReadOnlyAdmin):
         "trigger",
         "started_at",
         "finished_at",
-        "duration",
+        "duration_shown",
         "heartbeat_at",
         "scheduled_for",
-        "lag",
+        "lag_shown",
         "window_start",
         "window_end",
         "selected",
@@ -174,6 +187,15 @@ class ReminderRunAdmin(ReadOnlyAdmin):
     def slot(self, obj):
         """The hour a scheduled run was meant for (empty for a run by hand)."""
         return obj.scheduled_for
+
+    @admin.display(description="lag")
+    def lag_shown(self, obj):
+        """How late a scheduled run started after its slot."""
+        return _elapsed(obj.lag)
+
+    @admin.display(description="duration")
+    def duration_shown(self, obj):
+        return _elapsed(obj.duration)
 
     @admin.display(description="reminders")
     def reminders_link(self, obj):

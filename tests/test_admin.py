@@ -413,3 +413,21 @@ def test_the_admin_home_shows_health_only_to_those_who_may_see_runs(
     page = client.get(reverse("admin:index")).text
 
     assert "Reminder worker" not in page
+
+
+@pytest.mark.parametrize(
+    ("took", "shown"),
+    [
+        (timedelta(milliseconds=8), "8 ms"),
+        (timedelta(seconds=3.96), "3.96 s"),
+        (timedelta(seconds=125), "2 min 5 s"),
+    ],
+)
+def test_run_list_shows_durations_as_people_read_them(client, superuser, took, shown):
+    run = ReminderRunFactory()
+    ReminderRun.objects.filter(pk=run.pk).update(finished_at=run.started_at + took)
+    client.force_login(superuser)
+
+    page = client.get(run_changelist()).content.decode()
+
+    assert f">{shown}<" in page
