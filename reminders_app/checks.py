@@ -7,10 +7,12 @@ The schedule checks read the database, and say nothing when it cannot be read
 import pydoc
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 from django_q.models import Schedule
 
+from reminders_app.channels import get_channel
 from reminders_app.schedule import JOB_FUNC, SCHEDULE_NAME, SLOT_KWARG
 
 
@@ -74,3 +76,20 @@ def check_claim_timeout(app_configs=None, **kwargs):
             id="reminders_app.W003",
         )
     ]
+
+
+@register()
+def check_channel(app_configs=None, **kwargs):
+    """An error when REMINDER_CHANNEL does not name a Channel: every run would fail."""
+    try:
+        get_channel()
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                str(exc),
+                hint="Set REMINDER_CHANNEL to a dotted path of a "
+                "reminders_app.channels.Channel subclass.",
+                id="reminders_app.E001",
+            )
+        ]
+    return []

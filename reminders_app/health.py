@@ -79,6 +79,8 @@ def check_health(*, now: datetime | None = None) -> Health:
         health.problems.append(f"the schedule {SCHEDULE_NAME!r} is missing")
     elif health.schedule.repeats == 0:
         health.problems.append(f"the schedule {SCHEDULE_NAME!r} is paused (repeats = 0)")
+    elif health.schedule.next_run is None:
+        health.problems.append(f"the schedule {SCHEDULE_NAME!r} has no next run")
     elif health.schedule.next_run < now - OVERDUE_AFTER:
         health.problems.append(
             f"the schedule {SCHEDULE_NAME!r} was due at {health.schedule.next_run.isoformat()} "

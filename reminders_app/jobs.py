@@ -7,23 +7,23 @@ import signal
 import threading
 import traceback
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from reminders_app import runs
 from reminders_app.channels import Channel, get_channel
 from reminders_app.models import ReminderLog, ReminderRun
-from reminders_app.selection import Batch, Policy, claim_batch, next_candidates
+from reminders_app.selection import Batch, Policy, aware, claim_batch, next_candidates
 
 logger = logging.getLogger(__name__)
 
 Status = ReminderLog.Status
 RETRY_BACKOFF = timedelta(minutes=5)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def process_reminders(
@@ -73,7 +73,7 @@ def process_reminders(
         trigger=trigger,
         window_start=window_start,
         window_end=window_end,
-        scheduled_for=_parse_slot(scheduled_for),
+        scheduled_for=aware(scheduled_for) if scheduled_for else None,
     )
     summary["run_id"] = str(run.pk)
     log_context = {"run_id": summary["run_id"]}
@@ -90,7 +90,7 @@ def process_reminders(
     status, error = ReminderRun.Status.SUCCEEDED, ""
     sent_lines = SentLines(run_id=summary["run_id"])
     try:
-        with _stop_on_sigterm() as stop:
+        with _stop_on_signals() as stop:
             after = None
             while not stop.is_set():
                 selected, after = _process_batch(
@@ -106,7 +106,7 @@ def process_reminders(
                 if selected < settings.REMINDER_BATCH_SIZE:
                     break
             if stop.is_set():
-                status, error = ReminderRun.Status.INTERRUPTED, "stopped by SIGTERM"
+                status, error = ReminderRun.Status.INTERRUPTED, "stopped by a signal"
         # Again at the end: a run killed just before this one started may have
         # still held its lock then.
         runs.reap_dead_runs(claim_timeout=policy.claim_timeout, current=run)
@@ -155,14 +155,20 @@ def _process_batch(*, window_start, window_end, after, run, channel, policy, sum
     if channel.transactional:
         with transaction.atomic():
             batch = claim_batch(**query, status=Status.SENT)
-            sent, failures = _deliver(batch.claimed, channel=channel, run=run)
+            sent, failures = [], []
+            _deliver(batch.claimed, channel=channel, run=run, sent=sent, failures=failures)
             sent, counts = _settle(batch, sent, failures, run=run, policy=policy, pending=False)
     else:
         with transaction.atomic():
             batch = claim_batch(**query, status=Status.CLAIMED)
-        sent, failures = _deliver(batch.claimed, channel=channel, run=run)
-        with transaction.atomic():
-            sent, counts = _settle(batch, sent, failures, run=run, policy=policy, pending=True)
+        sent, failures = [], []
+        try:
+            _deliver(batch.claimed, channel=channel, run=run, sent=sent, failures=failures)
+        finally:
+            # Even when delivery is cut short (a timeout raised inside the channel),
+            # what went out is recorded, so no later run sends it again.
+            with transaction.atomic():
+                sent, counts = _settle(batch, sent, failures, run=run, policy=policy, pending=True)
     for key, value in counts.items():
         summary[key] += value
     # Logged once committed, so every line stands for a row in the database.
@@ -208,9 +214,9 @@ class SentLines:
                 )
 
 
-def _deliver(claimed, *, channel: Channel, run: ReminderRun):
-    """Hand each reminder to the channel; an error stays with its reminder."""
-    sent, failures = [], []
+def _deliver(claimed, *, channel: Channel, run: ReminderRun, sent: list, failures: list) -> None:
+    """Hand each reminder to the channel, appending it to `sent` or, with its error,
+    to `failures`: an error stays with its reminder."""
     for reminder in claimed:
         try:
             channel.deliver(reminder)
@@ -234,7 +240,6 @@ def _deliver(claimed, *, channel: Channel, run: ReminderRun):
             )
         else:
             sent.append(reminder)
-    return sent, failures
 
 
 def _settle(batch: Batch, sent, failures, *, run, policy: Policy, pending: bool):
@@ -254,21 +259,23 @@ def _settle(batch: Batch, sent, failures, *, run, policy: Policy, pending: bool)
             # another run took some over: that run records them, not this one.
             still_ours = set(ours.values_list("pk", flat=True))
             sent = [r for r in sent if r.log_id in still_ours]
+    failed = 0
     for reminder, exc in failures:
         attempts = reminder.attempts + 1
         give_up = attempts >= policy.max_attempts
-        ReminderLog.objects.filter(pk=reminder.log_id, run=run).update(
+        failed += ReminderLog.objects.filter(pk=reminder.log_id, run=run).update(
             status=Status.FAILED,
             sent_at=None,
             attempts=attempts,
             error=_error_name(exc),
             next_attempt_at=None if give_up else policy.now + retry_delay(attempts),
         )
+    # Reminders another run claimed first, or took over from this one, are skipped.
     counts = {
         "selected": batch.selected,
         "sent": len(sent),
-        "skipped": batch.selected - len(batch.claimed),
-        "failed": len(failures),
+        "skipped": batch.selected - len(sent) - failed,
+        "failed": failed,
     }
     if batch.selected:
         runs.record_batch(run, **counts)
@@ -288,14 +295,6 @@ def _error_name(exc: BaseException) -> str:
     cls = type(exc)
     module = "" if cls.__module__ == "builtins" else f"{cls.__module__}."
     return f"{module}{cls.__qualname__}"[:200]
-
-
-def _parse_slot(value: datetime | str | None) -> datetime | None:
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if value is not None and timezone.is_naive(value):
-        value = value.replace(tzinfo=UTC)
-    return value
 
 
 def _finish(run: ReminderRun, *, status: str, error: str, summary: dict) -> None:
@@ -331,8 +330,9 @@ def _finish(run: ReminderRun, *, status: str, error: str, summary: dict) -> None
 
 
 @contextmanager
-def _stop_on_sigterm():
-    """Turn SIGTERM into a request to stop after the current batch.
+def _stop_on_signals():
+    """Turn SIGTERM (a deploy) and SIGINT (Ctrl-C) into a request to stop after the
+    current batch, so no delivery is left half-recorded.
 
     Only the main thread can install signal handlers; elsewhere (a test thread)
     the job runs to completion.
@@ -345,8 +345,9 @@ def _stop_on_sigterm():
     def request_stop(signum, frame):
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, request_stop)
+    previous = {signum: signal.signal(signum, request_stop) for signum in STOP_SIGNALS}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -3,8 +3,8 @@
 On PostgreSQL a live run holds a session advisory lock keyed on its id. The server
 drops the lock the moment the run's connection goes (SIGKILL, OOM, host loss,
 pg_terminate_backend), so any later run or status check can tell a dead run from a
-slow one without waiting. Elsewhere a run counts as dead once its heartbeat is older
-than REMINDER_CLAIM_TIMEOUT_SECONDS.
+slow one without waiting. On SQLite, which lives on one host, a run is dead once its
+process is gone, or once its heartbeat is older than REMINDER_CLAIM_TIMEOUT_SECONDS.
 """
 
 import logging
@@ -104,10 +104,27 @@ def reap_dead_runs(*, claim_timeout: timedelta, current: ReminderRun | None = No
                 finally:
                     cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(run_id)])
     else:
-        stale = running.filter(heartbeat_at__lt=timezone.now() - claim_timeout)
-        for run_id in stale.values_list("pk", flat=True):
-            reaped += _abandon(run_id)
+        stale_before = timezone.now() - claim_timeout
+        host = socket.gethostname()[:255]
+        for run_id, hostname, pid, beat in running.values_list(
+            "pk", "hostname", "pid", "heartbeat_at"
+        ):
+            if beat < stale_before or (hostname == host and not _alive(pid)):
+                reaped += _abandon(run_id)
     return reaped
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether a process with this id runs on this host (SQLite: one host)."""
+    if pid is None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 def _abandon(run_id) -> int:

@@ -4,15 +4,10 @@ Its row is data, created by migration 0002_hourly_schedule; this module holds th
 names that migration, the system check and `reminders_status` share.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 SCHEDULE_NAME = "send-due-reminders"
 JOB_FUNC = "reminders_app.jobs.process_reminders"
 # django-q2 passes the slot a run was scheduled for under this keyword.
 SLOT_KWARG = "scheduled_for"
 INTERVAL = timedelta(hours=1)
-
-
-def next_top_of_hour(now: datetime) -> datetime:
-    """The first minute 0 strictly after `now`."""
-    return now.replace(minute=0, second=0, microsecond=0) + INTERVAL

@@ -144,8 +144,8 @@ took AS (
         attempts = l.attempts + %s, next_attempt_at = NULL, error = ''
     FROM cand
     WHERE l.task_id = cand.id AND l.due_at = cand.due_at
-      AND ((l.status = 'failed' AND l.attempts < %s AND l.next_attempt_at <= %s)
-           OR (l.status = 'claimed' AND l.claimed_at < %s))
+      AND ((l.status = %s AND l.attempts < %s AND l.next_attempt_at <= %s)
+           OR (l.status = %s AND l.claimed_at < %s))  -- _takeable(), in SQL
     RETURNING l.id, l.task_id, l.due_at, l.attempts - %s AS prior
 ),
 ins AS (
@@ -174,19 +174,23 @@ def _claim_batch_in_one_statement(query, *, run, policy, status) -> Batch:
     params = (
         *candidates_params,
         *(status, run.pk, at, sent_at, increment),
-        *(policy.max_attempts, policy.now, policy.stale_before, increment),
+        *(Status.FAILED, policy.max_attempts, policy.now),
+        *(Status.CLAIMED, policy.stale_before, increment),
         *(status, run.pk, at, sent_at, increment, at),
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    if not rows:
+    # The one row without a reminder id describes the batch: its last candidate's
+    # keyset and how many candidates it had.
+    keyset = [row for row in rows if row[0] is None]
+    if not keyset:
         return Batch(0, None, [])
-    *claimed, (_, last_id, last_due, selected) = rows
+    ((_, last_id, last_due, selected),) = keyset
     return Batch(
         selected,
         (last_due, last_id),
-        [Reminder(pk, task_id, due, prior) for pk, task_id, due, prior in claimed],
+        [Reminder(pk, task_id, due, prior) for pk, task_id, due, prior in rows if pk is not None],
     )
 
 
@@ -197,13 +201,13 @@ def claim(
     policy: Policy,
     status: str,
 ) -> list[Reminder]:
-    """Claim the candidates for `run` (the portable path, used on SQLite); return
-    those it now owns. Must run inside a transaction."""
+    """Claim the candidates for `run` (the path for SQLite); return those it now
+    owns. Must run inside a transaction."""
     wanted = set(candidates)
     starts = min(due for _, due in candidates)
     ends = max(due for _, due in candidates)
-    # Take over rows left by failures and dead runs. SKIP LOCKED leaves a row that
-    # another run is taking over right now to that run.
+    # Take over rows left by failures and dead runs. SQLite's IMMEDIATE transactions
+    # (settings.py) run one batch at a time, so nothing races this read.
     stale = [
         (pk, task_id, due, attempts)
         for pk, task_id, due, attempts in ReminderLog.objects.filter(
@@ -212,7 +216,6 @@ def claim(
             due_at__gte=starts,
             due_at__lte=ends,
         )
-        .select_for_update(skip_locked=True)
         .order_by("pk")
         .values_list("pk", "task_id", "due_at", "attempts")
         if (task_id, due) in wanted
@@ -256,7 +259,7 @@ def _insert_claims(*, task_ids, run, at, status) -> list[Reminder]:
     # Identifiers come from model metadata and the SELECT from Django's compiler;
     # every value is a parameter.
     sql = (
-        f"INSERT INTO {table} "
+        f"INSERT INTO {table} "  # noqa: S608 (see above)
         "(task_id, due_at, status, run_id, claimed_at, sent_at, attempts, error, created_at) "
         f"SELECT src.id, src.due_at, %s, %s, %s, %s, %s, '', %s FROM ({select_sql}) src "
         "WHERE 1 = 1 "  # lets SQLite tell the upsert clause from a join's ON
@@ -267,11 +270,14 @@ def _insert_claims(*, task_ids, run, at, status) -> list[Reminder]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params + tuple(select_params))
         rows = cursor.fetchall()
-    return [Reminder(pk, task_id, _aware(due), 0) for pk, task_id, due in rows]
+    return [Reminder(pk, task_id, aware(due), 0) for pk, task_id, due in rows]
 
 
-def _aware(value) -> datetime:
-    # PostgreSQL returns aware datetimes; SQLite returns RETURNING values as text.
+def aware(value: datetime | str) -> datetime:
+    """An aware datetime from a datetime or ISO-8601 text; naive means UTC.
+
+    SQLite returns RETURNING values as text; django-q2 passes a run's slot as text.
+    """
     if isinstance(value, str):
         value = parse_datetime(value)
     if timezone.is_naive(value):

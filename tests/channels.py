@@ -87,3 +87,15 @@ class EventTogether(_Barrier, EventChannel):
 
 class ExternalTogether(_Barrier, External):
     """The external channel, behind the barrier."""
+
+
+class CutShortAfterTwo(Channel):
+    """Two-phase; two deliveries go out, then the third is cut short the way
+    django-q2's timeout cuts a job (a SystemExit raised inside the worker)."""
+
+    delivered = 0
+
+    def deliver(self, reminder: Reminder) -> None:
+        if type(self).delivered == 2:
+            raise SystemExit("timed out")
+        type(self).delivered += 1

@@ -13,7 +13,7 @@ def now():
 
 
 @pytest.fixture(autouse=True)
-def _postgres_required_when_asked(request, settings):
+def _postgres_required_when_asked(request):
     """Tests marked `postgres` skip on SQLite but must never skip on a PostgreSQL run."""
     if request.node.get_closest_marker("postgres"):
         from django.db import connection

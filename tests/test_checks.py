@@ -110,3 +110,21 @@ def test_cluster_settings_come_from_the_environment(tmp_path):
         "True",
     )
     assert config["MAX_ATTEMPTS"] == "3"
+
+
+@pytest.mark.parametrize("path", ["nowhere.Channel", "reminders_app.models.ReminderLog"])
+def test_a_channel_setting_that_names_no_channel_is_an_error(settings, path):
+    from reminders_app.checks import check_channel
+
+    settings.REMINDER_CHANNEL = path
+
+    (error,) = check_channel()
+
+    assert error.id == "reminders_app.E001"
+    assert path in error.msg
+
+
+def test_the_default_channel_passes_the_check():
+    from reminders_app.checks import check_channel
+
+    assert check_channel() == []

@@ -128,11 +128,12 @@ def test_a_run_whose_connection_is_cut_stops_with_one_line_and_keeps_its_work(no
     assert_each_task_sent_exactly_once(task_ids)
 
 
-def test_sigterm_stops_after_the_current_batch_and_records_the_run_interrupted(now):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stop_signal_ends_the_current_batch_and_records_the_run_interrupted(now, signum):
     task_ids = seed(now, EVENT)
     stopped = start_doomed_run(now, EVENT)
 
-    stopped.send_signal(signal.SIGTERM)
+    stopped.send_signal(signum)
     result = finish(stopped, timeout=30)
 
     assert result.returncode == 1

@@ -7,7 +7,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-EXIT_FAILED = 1  # some reminders failed, or the database was unreachable or lost
+# some reminders failed, the run was interrupted, the worker is unhealthy, or the
+# database was unreachable or lost
+EXIT_FAILED = 1
 EXIT_USAGE = 2  # bad arguments or configuration
 
 

@@ -3,9 +3,7 @@ import json
 from django.core.management.base import CommandError
 
 from reminders_app.health import check_health
-from reminders_app.management.base import ReminderCommand
-
-EXIT_UNHEALTHY = 1
+from reminders_app.management.base import EXIT_FAILED, ReminderCommand
 
 
 class Command(ReminderCommand):
@@ -31,9 +29,7 @@ class Command(ReminderCommand):
         else:
             self._print(health.as_dict())
         if not health.healthy:
-            raise CommandError(
-                f"unhealthy: {'; '.join(health.problems)}", returncode=EXIT_UNHEALTHY
-            )
+            raise CommandError(f"unhealthy: {'; '.join(health.problems)}", returncode=EXIT_FAILED)
 
     def _print(self, facts: dict) -> None:
         write = self.stdout.write

@@ -9,6 +9,7 @@ from reminders_app.management.base import (
     aware_datetime,
     positive_number,
 )
+from reminders_app.models import ReminderRun
 
 
 class Command(ReminderCommand):
@@ -59,9 +60,9 @@ class Command(ReminderCommand):
                 f"failed {summary['failed']} "
                 f"(window {summary['window_start']} to {summary['window_end']})"
             )
-        if summary.get("status") == "interrupted":
+        if summary.get("status") == ReminderRun.Status.INTERRUPTED:
             raise CommandError(
-                f"run {summary['run_id']} interrupted by SIGTERM; committed batches are kept",
+                f"run {summary['run_id']} interrupted by a signal; committed batches are kept",
                 returncode=EXIT_FAILED,
             )
         if summary["failed"]:
