@@ -115,6 +115,12 @@ REMINDER_CLAIM_TIMEOUT_SECONDS = env_number("REMINDER_CLAIM_TIMEOUT_SECONDS", 60
 REMINDER_MAX_ATTEMPTS = env_number("REMINDER_MAX_ATTEMPTS", 5, integer=True)
 # How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
 REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or "reminders_app.channels.EventChannel"
+
+# Mail, for REMINDER_CHANNEL=reminders_app.channels.EmailChannel.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "") or "localhost"
+EMAIL_PORT = env_number("EMAIL_PORT", 25, integer=True)
+EMAIL_TIMEOUT = 30  # a mail server that hangs fails its reminder instead of the run
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "") or "reminders@localhost"
 # Rows claimed and written per transaction.
 REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 5000, integer=True)
 
