@@ -102,6 +102,7 @@ def process_reminders(
                     policy=policy,
                     summary=summary,
                     sent_lines=sent_lines,
+                    stop=stop,
                 )
                 if selected < settings.REMINDER_BATCH_SIZE:
                     break
@@ -136,13 +137,17 @@ def _dry_run_ids(window_start, window_end, policy):
         after = batch[-1][1], batch[-1][0]
 
 
-def _process_batch(*, window_start, window_end, after, run, channel, policy, summary, sent_lines):
+def _process_batch(
+    *, window_start, window_end, after, run, channel, policy, summary, sent_lines, stop
+):
     """Claim, deliver and settle one batch; add its counts to `summary` and return
     how many due reminders it selected and the keyset to continue after.
 
     A transactional channel delivers inside the claiming transaction: the batch
     commits whole or not at all. Any other channel gets its claims committed first,
-    so a run that dies mid-delivery leaves claims a later run can take over.
+    so a run that dies mid-delivery leaves claims a later run can take over; a run
+    asked to stop (`stop`) ends its delivery early and releases the claims it did
+    not deliver, so the next run takes them at once.
     """
     query = dict(
         window_start=window_start,
@@ -163,7 +168,9 @@ def _process_batch(*, window_start, window_end, after, run, channel, policy, sum
             batch = claim_batch(**query, status=Status.CLAIMED)
         sent, failures = [], []
         try:
-            _deliver(batch.claimed, channel=channel, run=run, sent=sent, failures=failures)
+            _deliver(
+                batch.claimed, channel=channel, run=run, sent=sent, failures=failures, stop=stop
+            )
         finally:
             # Even when delivery is cut short (a timeout raised inside the channel),
             # what went out is recorded, so no later run sends it again.
@@ -214,10 +221,12 @@ class SentLines:
                 )
 
 
-def _deliver(claimed, *, channel: Channel, run: ReminderRun, sent: list, failures: list) -> None:
+def _deliver(claimed, *, channel: Channel, run, sent: list, failures: list, stop=None) -> None:
     """Hand each reminder to the channel, appending it to `sent` or, with its error,
-    to `failures`: an error stays with its reminder."""
+    to `failures`: an error stays with its reminder. Ends early once `stop` is set."""
     for reminder in claimed:
+        if stop is not None and stop.is_set():
+            return
         try:
             channel.deliver(reminder)
         except DatabaseError:
@@ -259,6 +268,8 @@ def _settle(batch: Batch, sent, failures, *, run, policy: Policy, pending: bool)
             # another run took some over: that run records them, not this one.
             still_ours = set(ours.values_list("pk", flat=True))
             sent = [r for r in sent if r.log_id in still_ours]
+    if pending:
+        _release_undelivered(batch, sent, failures, run=run, policy=policy)
     failed = 0
     for reminder, exc in failures:
         attempts = reminder.attempts + 1
@@ -280,6 +291,17 @@ def _settle(batch: Batch, sent, failures, *, run, policy: Policy, pending: bool)
     if batch.selected:
         runs.record_batch(run, **counts)
     return sent, counts
+
+
+def _release_undelivered(batch: Batch, sent, failures, *, run, policy: Policy) -> None:
+    """Date back the claims a stopped run did not deliver, so that any later run
+    takes them over at once instead of after REMINDER_CLAIM_TIMEOUT_SECONDS."""
+    handled = {r.log_id for r in sent} | {r.log_id for r, _ in failures}
+    undelivered = [r.log_id for r in batch.claimed if r.log_id not in handled]
+    if undelivered:
+        ReminderLog.objects.filter(pk__in=undelivered, run=run, status=Status.CLAIMED).update(
+            claimed_at=timezone.now() - policy.claim_timeout - timedelta(seconds=1)
+        )
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -151,3 +151,32 @@ def test_a_stop_signal_ends_the_current_batch_and_records_the_run_interrupted(no
 
     assert rerun(now, EVENT)["sent"] == len(task_ids) - committed
     assert_each_task_sent_exactly_once(task_ids)
+
+
+def test_a_stop_signal_mid_delivery_hands_the_undelivered_claims_to_the_next_run(now):
+    # An outside channel with slow deliveries: one batch would take 10 s to deliver.
+    task_ids = seed(now, EXTERNAL)
+    env = child_env(
+        REMINDER_CHANNEL=EXTERNAL, REMINDER_BATCH_SIZE="1000", REMINDER_TEST_DELAY="0.01"
+    )
+    stopped = start_manage(*send(now), env=env)
+    wait_for(
+        lambda: stopped.poll() is not None or ReminderLog.objects.filter(status="claimed").exists(),
+        what="the first committed claims",
+    )
+
+    stopped.send_signal(signal.SIGTERM)
+    result = finish(stopped, timeout=5)  # mid-batch, not after the rest of it
+
+    assert result.returncode == 1
+    (message,) = message_lines(result.stderr)
+    assert "interrupted" in message
+    left = ReminderLog.objects.filter(status="claimed").count()
+    assert left > 0
+    # The next run, with the default ten-minute claim timeout, takes them at once.
+    assert (
+        rerun(now, EXTERNAL)["sent"]
+        == len(task_ids)
+        - ReminderLog.objects.filter(run__status="interrupted", status="sent").count()
+    )
+    assert_each_task_sent_exactly_once(task_ids)
