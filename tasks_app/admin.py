@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from reminders_app.admin import ReadOnlyPermissions, run_link
 from reminders_app.models import ReminderLog
+from reminders_app.selection import due_tasks
 from tasks_app.models import Task
 
 
@@ -35,11 +36,11 @@ class DueFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         now = timezone.now()
-        open_tasks = queryset.filter(completed_at__isnull=True)
         if self.value() == "overdue":
-            return open_tasks.filter(due_at__lt=now)
+            return queryset.filter(completed_at__isnull=True, due_at__lt=now)
         if self.value() == "24h":
-            return open_tasks.filter(due_at__gte=now, due_at__lte=now + timedelta(hours=24))
+            # What the reminder job would call due now (window edges included).
+            return queryset & due_tasks(window_start=now, window_end=now + timedelta(hours=24))
         return queryset
 
 
