@@ -24,19 +24,29 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
 
 
-def env_number(name: str, default: float, *, integer: bool = False, minimum: float = 0):
-    """A finite number (or integer) strictly greater than `minimum`."""
+def positive(raw: str, *, integer: bool = False) -> float:
+    """A finite number (or integer) greater than zero; ValueError saying what it must be.
+
+    Shared by the settings below and the commands' argparse types.
+    """
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise ValueError(f"must be {'an integer' if integer else 'a number'}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def env_number(name: str, default: float, *, integer: bool = False):
+    """A positive number (or integer) from the environment, `default` when unset."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        kind = "an integer" if integer else "a number"
-        raise ImproperlyConfigured(f"{name} must be {kind}, not {raw!r}") from None
-    if not math.isfinite(value) or value <= minimum:
-        raise ImproperlyConfigured(f"{name} must be greater than {minimum:g}, not {raw!r}")
-    return value
+        return positive(raw, integer=integer)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} {exc}, not {raw!r}") from None
 
 
 def env_list(name: str, default: str) -> list[str]:

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
+from tasksite.env import positive
+
 # some reminders failed, the run was interrupted, the worker is unhealthy, or the
 # database was unreachable or lost
 EXIT_FAILED = 1
@@ -65,9 +67,6 @@ def aware_datetime(value: str) -> datetime:
 def positive_number(value: str) -> float:
     """argparse type: a finite number greater than zero."""
     try:
-        number = float(value)
+        return positive(value)
     except ValueError:
-        number = float("nan")
-    if not (0 < number < float("inf")):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number")
-    return number
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number") from None
