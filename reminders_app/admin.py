@@ -8,6 +8,7 @@ row count (list_select_related, no full-table count).
 
 import uuid
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
@@ -83,10 +84,41 @@ class RunTriggerFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RetryFilter(admin.SimpleListFilter):
+    """Failed reminders that a later run retries, and those it never will
+    (ReminderLogQuerySet.given_up_q(), as the health panel counts them)."""
+
+    title = "retry"
+    parameter_name = "retry"
+    GIVEN_UP = "given_up"
+
+    def lookups(self, request, model_admin):
+        return [("pending", "Will be retried"), (self.GIVEN_UP, "Failed for good")]
+
+    def queryset(self, request, queryset):
+        given_up = ReminderLog.objects.given_up_q(max_attempts=settings.REMINDER_MAX_ATTEMPTS)
+        if self.value() == self.GIVEN_UP:
+            return queryset.filter(given_up)
+        if self.value() == "pending":
+            return queryset.filter(status=ReminderLog.Status.FAILED).exclude(given_up)
+        return queryset
+
+
+def given_up_url() -> str:
+    """The reminder log filtered to reminders that failed for good."""
+    changelist = reverse("admin:reminders_app_reminderlog_changelist")
+    return f"{changelist}?{RetryFilter.parameter_name}={RetryFilter.GIVEN_UP}"
+
+
 @admin.register(ReminderLog)
 class ReminderLogAdmin(ReadOnlyAdmin):
     list_display = ["id", "task_link", "due_at", "status", "sent_at", "attempts", "run_column"]
-    list_filter = ["status", ("sent_at", admin.DateFieldListFilter), RunTriggerFilter]
+    list_filter = [
+        "status",
+        RetryFilter,
+        ("sent_at", admin.DateFieldListFilter),
+        RunTriggerFilter,
+    ]
     date_hierarchy = "sent_at"
     # Only columns an index can order at a million rows.
     sortable_by = ["id", "sent_at"]

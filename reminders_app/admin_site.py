@@ -14,11 +14,13 @@ class ReminderAdminSite(admin.AdminSite):
 
     def index(self, request, extra_context=None):
         """Show staff who may view runs the same facts as `reminders_status`."""
+        from reminders_app.admin import given_up_url
         from reminders_app.health import check_health
 
         extra_context = extra_context or {}
         if request.user.has_perm("reminders_app.view_reminderrun"):
             extra_context["reminder_health"] = check_health()
+            extra_context["reminders_given_up_url"] = given_up_url()
         return super().index(request, extra_context)
 
 

@@ -1,6 +1,9 @@
 """Is the reminder worker alive? The facts `reminders_status` prints and the admin
-index shows."""
+index shows. Reading them writes nothing: a run whose process died shows as
+`abandoned` here, and is recorded so by the next run or `manage.py
+abandon_dead_runs`."""
 
+import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -57,22 +60,30 @@ class Health:
 
 
 def check_health(*, now: datetime | None = None) -> Health:
-    """Gather the facts (marking runs whose process died as abandoned first)."""
+    """Gather the facts. Reads only."""
     now = now or timezone.now()
-    runs.reap_dead_runs(claim_timeout=timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT_SECONDS))
+    running = list(
+        ReminderRun.objects.filter(status=ReminderRun.Status.RUNNING).order_by("started_at")
+    )
+    dead = {run.pk for run in runs.dead_runs(running)}
+    # How the next run will record them; nothing is written here.
+    abandoned = [_as_abandoned(run, now) for run in running if run.pk in dead]
     finished = ReminderRun.objects.exclude(status=ReminderRun.Status.RUNNING)
+    last_finished = max(
+        [run for run in [finished.order_by("-started_at").first(), *abandoned] if run],
+        key=lambda run: run.started_at,
+        default=None,
+    )
     health = Health(
         checked_at=now,
         schedule=Schedule.objects.filter(name=SCHEDULE_NAME).first(),
-        last_finished=finished.order_by("-started_at").first(),
+        last_finished=last_finished,
         last_succeeded=finished.filter(status=ReminderRun.Status.SUCCEEDED)
         .order_by("-started_at")
         .first(),
-        in_progress=list(
-            ReminderRun.objects.filter(status=ReminderRun.Status.RUNNING).order_by("started_at")
-        ),
-        failed_reminders=ReminderLog.objects.filter(
-            status=ReminderLog.Status.FAILED, attempts__gte=settings.REMINDER_MAX_ATTEMPTS
+        in_progress=[run for run in running if run.pk not in dead],
+        failed_reminders=ReminderLog.objects.given_up(
+            max_attempts=settings.REMINDER_MAX_ATTEMPTS
         ).count(),
     )
     if health.schedule is None:
@@ -97,6 +108,14 @@ def check_health(*, now: datetime | None = None) -> Health:
     return health
 
 
+def _as_abandoned(run: ReminderRun, now: datetime) -> ReminderRun:
+    """A dead run as the next run will record it; an unsaved copy."""
+    run = copy.copy(run)
+    run.status, run.finished_at = ReminderRun.Status.ABANDONED, now
+    run.error = "the run's process died"
+    return run
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -117,6 +136,8 @@ def _run_dict(run: ReminderRun | None) -> dict | None:
         "sent": run.sent,
         "skipped": run.skipped,
         "failed": run.failed,
+        "released": run.released,
+        "suppressed": run.suppressed,
         "error": run.error,
         "hostname": run.hostname,
         "pid": run.pid,

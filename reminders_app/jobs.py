@@ -1,29 +1,55 @@
 """The reminder job: one function that the django-q2 schedule and the
-`send_reminders` command both call."""
+`send_reminders` command both call. It orchestrates; reminders_app.selection reads,
+reminders_app.claims writes the reminder history and reminders_app.runs the run's."""
 
 import logging
 import queue
-import signal
 import threading
 import traceback
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F
-from django.utils import timezone
 
-from reminders_app import runs
-from reminders_app.channels import Channel, get_channel
-from reminders_app.models import ReminderLog, ReminderRun
-from reminders_app.selection import Batch, Policy, aware, claim_batch, next_candidates
+from reminders_app import claims, runs
+from reminders_app.channels import Channel, Reminder, get_channel
+from reminders_app.models import ReminderRun
+from reminders_app.plan import Keyset, RunPlan, aware
+from reminders_app.runs import Counts
+from reminders_app.selection import due_task_ids
 
 logger = logging.getLogger(__name__)
 
-Status = ReminderLog.Status
-RETRY_BACKOFF = timedelta(minutes=5)
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+RunStatus = ReminderRun.Status
+
+
+@dataclass
+class RunSummary:
+    """What a run did. Reads like the dict DESIGN.md lists (summary["sent"]), and
+    as_dict() is the JSON form `send_reminders --json` prints."""
+
+    window_start: datetime
+    window_end: datetime
+    run_id: str | None = None
+    counts: Counts = field(default_factory=Counts)
+    status: str | None = None  # None for a dry run
+    task_ids: list[int] | None = None  # a dry run's answer
+
+    def as_dict(self) -> dict:
+        facts = {
+            "run_id": self.run_id,
+            **self.counts.as_dict(),
+            "window_start": self.window_start.isoformat(),
+            "window_end": self.window_end.isoformat(),
+        }
+        if self.task_ids is not None:
+            facts["task_ids"] = self.task_ids
+        if self.status is not None:
+            facts["status"] = self.status
+        return facts
+
+    def __getitem__(self, key: str):
+        return self.as_dict()[key]
 
 
 def process_reminders(
@@ -33,154 +59,162 @@ def process_reminders(
     dry_run: bool = False,
     trigger: str = "schedule",
     scheduled_for: datetime | str | None = None,
-) -> dict:
+    stop: threading.Event | None = None,
+) -> RunSummary:
     """Send every reminder due in [now, now + window_hours]; return a summary.
 
     `scheduled_for` is the slot a scheduled run was meant for (django-q2 passes it
     through the schedule's intended_date_kwarg); the run stores its lag behind it.
-    """
-    wall_started = timezone.now()
-    now = now or wall_started
-    if timezone.is_naive(now):
-        raise ValueError("now must be timezone-aware")
-    if window_hours is None:
-        window_hours = settings.REMINDER_WINDOW_HOURS
-    if not window_hours > 0:
-        raise ValueError("window_hours must be positive")
-    window_start, window_end = now, now + timedelta(hours=window_hours)
-    policy = Policy(
-        now=now,
-        wall_now=wall_started,
-        claim_timeout=timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT_SECONDS),
-        max_attempts=settings.REMINDER_MAX_ATTEMPTS,
-    )
-    summary = {
-        "run_id": None,
-        "selected": 0,
-        "sent": 0,
-        "skipped": 0,
-        "failed": 0,
-        "window_start": window_start.isoformat(),
-        "window_end": window_end.isoformat(),
-    }
-    if dry_run:
-        task_ids = list(_dry_run_ids(window_start, window_end, policy))
-        return summary | {"selected": len(task_ids), "task_ids": task_ids}
+    `stop`, once set (the command sets it on SIGTERM or Ctrl-C), ends the run early:
+    the batch in hand is settled and the run is recorded `interrupted`.
 
+    Each batch commits in a durable transaction: calling the job inside an outer
+    transaction is an error, not a savepoint that would hold every claim uncommitted.
+    Raises plan.InvalidPlan for a clock or window it cannot work with.
+    """
+    plan = RunPlan.build(now=now, window_hours=window_hours)
+    summary = RunSummary(window_start=plan.start, window_end=plan.end)
+    if dry_run:
+        summary.task_ids = list(due_task_ids(plan))
+        summary.counts.selected = len(summary.task_ids)
+        return summary
+
+    stop = stop or threading.Event()
     channel = get_channel()
-    runs.reap_dead_runs(claim_timeout=policy.claim_timeout)
+    runs.reap_dead_runs()
     run = runs.start_run(
         trigger=trigger,
-        window_start=window_start,
-        window_end=window_end,
+        window_start=plan.start,
+        window_end=plan.end,
         scheduled_for=aware(scheduled_for) if scheduled_for else None,
     )
-    summary["run_id"] = str(run.pk)
-    log_context = {"run_id": summary["run_id"]}
+    summary.run_id = str(run.pk)
     logger.info(
         "run_started",
         extra={
             "event": "run_started",
-            **log_context,
+            "run_id": summary.run_id,
             "trigger": trigger,
-            "window_start": summary["window_start"],
-            "window_end": summary["window_end"],
+            "window_start": plan.start.isoformat(),
+            "window_end": plan.end.isoformat(),
         },
     )
-    status, error = ReminderRun.Status.SUCCEEDED, ""
-    sent_lines = SentLines(run_id=summary["run_id"])
+    status, error = RunStatus.SUCCEEDED, ""
+    sent_lines = SentLines(run_id=summary.run_id)
     try:
-        with _stop_on_signals() as stop:
-            after = None
-            while not stop.is_set():
-                selected, after = _process_batch(
-                    window_start=window_start,
-                    window_end=window_end,
-                    after=after,
-                    run=run,
-                    channel=channel,
-                    policy=policy,
-                    summary=summary,
-                    sent_lines=sent_lines,
-                    stop=stop,
-                )
-                if selected < settings.REMINDER_BATCH_SIZE:
-                    break
-            if stop.is_set():
-                status, error = ReminderRun.Status.INTERRUPTED, "stopped by a signal"
+        after = None
+        while not stop.is_set():
+            counts, sent, after = _process_batch(
+                plan, after=after, run=run, channel=channel, stop=stop
+            )
+            summary.counts += counts
+            sent_lines.add(sent)  # logged once committed: each line stands for a row
+            if counts.selected < plan.batch_size:
+                break
+        if stop.is_set():
+            status, error = RunStatus.INTERRUPTED, "stopped by a signal"
         # Again at the end: a run killed just before this one started may have
         # still held its lock then.
-        runs.reap_dead_runs(claim_timeout=policy.claim_timeout, current=run)
+        runs.reap_dead_runs(current=run)
     except BaseException as exc:
-        status, error = ReminderRun.Status.FAILED, type(exc).__name__
+        status, error = RunStatus.FAILED, type(exc).__name__
         raise
     finally:
         sent_lines.close()  # the run's finish time covers writing its lines
-        _finish(run, status=status, error=error, summary=summary)
-    return summary | {"status": status}
-
-
-def _dry_run_ids(window_start, window_end, policy):
-    """The task ids a real run would claim now, without claiming them."""
-    after, limit = None, settings.REMINDER_BATCH_SIZE
-    while True:
-        batch = next_candidates(
-            window_start=window_start,
-            window_end=window_end,
-            policy=policy,
-            after=after,
-            limit=limit,
-        )
-        yield from (task_id for task_id, _ in batch)
-        if len(batch) < limit:
-            return
-        after = batch[-1][1], batch[-1][0]
+        _finish(run, status=status, error=error)
+        summary.status = status
+    return summary
 
 
 def _process_batch(
-    *, window_start, window_end, after, run, channel, policy, summary, sent_lines, stop
-):
-    """Claim, deliver and settle one batch; add its counts to `summary` and return
-    how many due reminders it selected and the keyset to continue after.
+    plan: RunPlan, *, after: Keyset | None, run: ReminderRun, channel: Channel, stop
+) -> tuple[Counts, list[Reminder], Keyset | None]:
+    """Claim, deliver and settle one batch; return its counts, the reminders it
+    recorded sent and the keyset to continue after.
 
     A transactional channel delivers inside the claiming transaction: the batch
     commits whole or not at all. Any other channel gets its claims committed first,
     so a run that dies mid-delivery leaves claims a later run can take over; a run
-    asked to stop (`stop`) ends its delivery early and releases the claims it did
-    not deliver, so the next run takes them at once.
+    asked to stop ends its delivery early and releases the claims it did not
+    deliver, so the next run takes them at once.
     """
-    query = dict(
-        window_start=window_start,
-        window_end=window_end,
-        policy=policy,
-        after=after,
-        limit=settings.REMINDER_BATCH_SIZE,
-        run=run,
-    )
     if channel.transactional:
-        with transaction.atomic():
-            batch = claim_batch(**query, status=Status.SENT)
+        with transaction.atomic(durable=True):
+            batch = claims.claim_batch(plan, after=after, run=run, sent=True)
             sent, failures = [], []
             _deliver(batch.claimed, channel=channel, run=run, sent=sent, failures=failures)
-            sent, counts = _settle(batch, sent, failures, run=run, policy=policy, pending=False)
-    else:
-        with transaction.atomic():
-            batch = claim_batch(**query, status=Status.CLAIMED)
-        sent, failures = [], []
+            counts, sent = _settle(batch, sent, failures, run=run, plan=plan, pending=False)
+        return counts, sent, batch.last
+    with transaction.atomic(durable=True):
+        batch = claims.claim_batch(plan, after=after, run=run, sent=False)
+    sent, failures = [], []
+    try:
+        _deliver(batch.claimed, channel=channel, run=run, sent=sent, failures=failures, stop=stop)
+    finally:
+        # Even when delivery is cut short (a timeout raised inside the channel),
+        # what went out is recorded, so no later run sends it again.
+        with transaction.atomic(durable=True):
+            counts, sent = _settle(batch, sent, failures, run=run, plan=plan, pending=True)
+    return counts, sent, batch.last
+
+
+def _deliver(claimed, *, channel: Channel, run, sent: list, failures: list, stop=None) -> None:
+    """Hand each reminder to the channel, appending it to `sent` or, with its error,
+    to `failures`: an error stays with its reminder. Ends early once `stop` is set.
+    The lists are the caller's, so what went out before an exception (a cluster
+    timeout raised inside the channel) is still recorded."""
+    for reminder in claimed:
+        if stop is not None and stop.is_set():
+            return
         try:
-            _deliver(
-                batch.claimed, channel=channel, run=run, sent=sent, failures=failures, stop=stop
+            channel.deliver(reminder)
+        except DatabaseError:
+            raise  # the database is gone or the transaction is broken: stop the run
+        except Exception as exc:
+            failures.append((reminder, exc))
+            # No exc_info: a channel's exception message may quote task content.
+            logger.error(
+                "reminder_failed",
+                extra={
+                    "event": "reminder_failed",
+                    "task_id": reminder.task_id,
+                    "run_id": str(run.pk),
+                    "due_at": reminder.due_at.isoformat(),
+                    "reminder_id": reminder.log_id,
+                    "attempt": reminder.attempts + 1,
+                    "error": claims.error_text(exc),
+                    "stack": "".join(traceback.format_tb(exc.__traceback__)),
+                },
             )
-        finally:
-            # Even when delivery is cut short (a timeout raised inside the channel),
-            # what went out is recorded, so no later run sends it again.
-            with transaction.atomic():
-                sent, counts = _settle(batch, sent, failures, run=run, policy=policy, pending=True)
-    for key, value in counts.items():
-        summary[key] += value
-    # Logged once committed, so every line stands for a row in the database.
-    sent_lines.add(sent)
-    return batch.selected, batch.last
+        else:
+            sent.append(reminder)
+
+
+def _settle(batch: claims.Batch, sent, failures, *, run, plan: RunPlan, pending: bool):
+    """Record each outcome and the batch's counts; return the counts and the
+    reminders recorded sent.
+
+    `pending` rows were claimed before delivery and are marked sent here, and the
+    claims left undelivered are released; the others were written `sent` by the
+    claim itself.
+    """
+    released = 0
+    if pending:
+        sent = claims.mark_sent(run, sent)
+        handled = {r.log_id for r in sent} | {r.log_id for r, _ in failures}
+        released = claims.release(run, [r for r in batch.claimed if r.log_id not in handled], plan)
+    failed = claims.mark_failed(run, failures, plan)
+    # Reminders another run claimed first, or took over from this one, are skipped.
+    counts = Counts(
+        selected=batch.selected,
+        sent=len(sent),
+        skipped=batch.selected - len(sent) - failed - released,
+        failed=failed,
+        released=released,
+    )
+    if batch.selected:
+        runs.record_batch(run, counts)
+    return counts, sent
 
 
 class SentLines:
@@ -207,10 +241,20 @@ class SentLines:
         self.thread.join()
 
     def _write(self) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return self._drain()
         while (reminders := self.batches.get()) is not None:
             for reminder in reminders:
-                logger.info(
+                # makeRecord() and handle() skip Logger._log's look-up of the
+                # caller's file and line, which no line carries.
+                record = logger.makeRecord(
+                    logger.name,
+                    logging.INFO,
+                    "(unknown file)",
+                    0,
                     "reminder_sent",
+                    (),
+                    None,
                     extra={
                         "event": "reminder_sent",
                         "task_id": reminder.task_id,
@@ -219,107 +263,15 @@ class SentLines:
                         "reminder_id": reminder.log_id,
                     },
                 )
+                logger.handle(record)
+
+    def _drain(self) -> None:
+        while self.batches.get() is not None:
+            pass
 
 
-def _deliver(claimed, *, channel: Channel, run, sent: list, failures: list, stop=None) -> None:
-    """Hand each reminder to the channel, appending it to `sent` or, with its error,
-    to `failures`: an error stays with its reminder. Ends early once `stop` is set."""
-    for reminder in claimed:
-        if stop is not None and stop.is_set():
-            return
-        try:
-            channel.deliver(reminder)
-        except DatabaseError:
-            raise  # the database is gone or the transaction is broken: stop the run
-        except Exception as exc:
-            failures.append((reminder, exc))
-            # No exc_info: a channel's exception message may quote task content.
-            logger.error(
-                "reminder_failed",
-                extra={
-                    "event": "reminder_failed",
-                    "task_id": reminder.task_id,
-                    "run_id": str(run.pk),
-                    "due_at": reminder.due_at.isoformat(),
-                    "reminder_id": reminder.log_id,
-                    "attempt": reminder.attempts + 1,
-                    "error": _error_name(exc),
-                    "stack": "".join(traceback.format_tb(exc.__traceback__)),
-                },
-            )
-        else:
-            sent.append(reminder)
-
-
-def _settle(batch: Batch, sent, failures, *, run, policy: Policy, pending: bool):
-    """Record each outcome and count the batch; return the reminders sent and the
-    counts.
-
-    `pending` rows were claimed before delivery and are marked sent here; the others
-    were written `sent` by the claim itself.
-    """
-    if pending and sent:
-        ours = ReminderLog.objects.filter(pk__in=[r.log_id for r in sent], run=run)
-        updated = ours.filter(status=Status.CLAIMED).update(
-            status=Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1
-        )
-        if updated < len(sent):
-            # This batch outlived its claims (slower than the claim timeout) and
-            # another run took some over: that run records them, not this one.
-            still_ours = set(ours.values_list("pk", flat=True))
-            sent = [r for r in sent if r.log_id in still_ours]
-    if pending:
-        _release_undelivered(batch, sent, failures, run=run, policy=policy)
-    failed = 0
-    for reminder, exc in failures:
-        attempts = reminder.attempts + 1
-        give_up = attempts >= policy.max_attempts
-        failed += ReminderLog.objects.filter(pk=reminder.log_id, run=run).update(
-            status=Status.FAILED,
-            sent_at=None,
-            attempts=attempts,
-            error=_error_name(exc),
-            next_attempt_at=None if give_up else policy.now + retry_delay(attempts),
-        )
-    # Reminders another run claimed first, or took over from this one, are skipped.
-    counts = {
-        "selected": batch.selected,
-        "sent": len(sent),
-        "skipped": batch.selected - len(sent) - failed,
-        "failed": failed,
-    }
-    if batch.selected:
-        runs.record_batch(run, **counts)
-    return sent, counts
-
-
-def _release_undelivered(batch: Batch, sent, failures, *, run, policy: Policy) -> None:
-    """Date back the claims a stopped run did not deliver, so that any later run
-    takes them over at once instead of after REMINDER_CLAIM_TIMEOUT_SECONDS."""
-    handled = {r.log_id for r in sent} | {r.log_id for r, _ in failures}
-    undelivered = [r.log_id for r in batch.claimed if r.log_id not in handled]
-    if undelivered:
-        ReminderLog.objects.filter(pk__in=undelivered, run=run, status=Status.CLAIMED).update(
-            claimed_at=timezone.now() - policy.claim_timeout - timedelta(seconds=1)
-        )
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Wait before retry number `attempts`: the next run retries a first failure,
-    then the wait doubles from RETRY_BACKOFF."""
-    if attempts <= 1:
-        return timedelta(0)
-    return RETRY_BACKOFF * 2 ** (attempts - 2)
-
-
-def _error_name(exc: BaseException) -> str:
-    """The exception's type: short, and never the message, which may quote task data."""
-    cls = type(exc)
-    module = "" if cls.__module__ == "builtins" else f"{cls.__module__}."
-    return f"{module}{cls.__qualname__}"[:200]
-
-
-def _finish(run: ReminderRun, *, status: str, error: str, summary: dict) -> None:
+def _finish(run: ReminderRun, *, status: str, error: str) -> None:
+    run_id = str(run.pk)
     try:
         run = runs.finish_run(run, status=status, error=error)
     except DatabaseError:
@@ -329,47 +281,18 @@ def _finish(run: ReminderRun, *, status: str, error: str, summary: dict) -> None
         try:
             run = runs.finish_run(run, status=status, error=error)
         except DatabaseError:
-            run = None
-    if run is None:
-        logger.error(
-            "run_not_recorded",
-            extra={"event": "run_not_recorded", "run_id": summary["run_id"], "status": status},
-        )
-    else:
-        logger.info(
-            "run_finished",
-            extra={
-                "event": "run_finished",
-                "run_id": summary["run_id"],
-                "status": status,
-                "selected": run.selected,
-                "sent": run.sent,
-                "skipped": run.skipped,
-                "failed": run.failed,
-                "duration_ms": round(run.duration.total_seconds() * 1000, 1),
-            },
-        )
-
-
-@contextmanager
-def _stop_on_signals():
-    """Turn SIGTERM (a deploy) and SIGINT (Ctrl-C) into a request to stop after the
-    current batch, so no delivery is left half-recorded.
-
-    Only the main thread can install signal handlers; elsewhere (a test thread)
-    the job runs to completion.
-    """
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def request_stop(signum, frame):
-        stop.set()
-
-    previous = {signum: signal.signal(signum, request_stop) for signum in STOP_SIGNALS}
-    try:
-        yield stop
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            logger.error(
+                "run_not_recorded",
+                extra={"event": "run_not_recorded", "run_id": run_id, "status": status},
+            )
+            return
+    logger.info(
+        "run_finished",
+        extra={
+            "event": "run_finished",
+            "run_id": str(run.pk),
+            "status": status,
+            **{name: getattr(run, name) for name in Counts().as_dict()},
+            "duration_ms": round(run.duration.total_seconds() * 1000, 1),
+        },
+    )

@@ -1,4 +1,5 @@
 import uuid
+from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
@@ -11,6 +12,7 @@ class ReminderRun(models.Model):
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
         COMMAND = "command", "Command"
+        ADMIN = "admin", "Admin"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -36,6 +38,10 @@ class ReminderRun(models.Model):
     sent = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    # Claims handed back undelivered (a stop, a timeout, an outage), for the next run.
+    released = models.PositiveIntegerField(default=0)
+    # Reminders the channel chose not to deliver (an owner who opted out).
+    suppressed = models.PositiveIntegerField(default=0)
     error = models.CharField(max_length=200, blank=True, default="")
     hostname = models.CharField(max_length=255, blank=True, default="")
     pid = models.PositiveIntegerField(null=True, blank=True)
@@ -62,13 +68,53 @@ class ReminderRun(models.Model):
         return self.finished_at - self.started_at
 
 
+class ReminderLogQuerySet(models.QuerySet):
+    """The rules about a reminder's state, each defined once: the job's claims (and
+    their SQL, generated from these), the health check and the admin use them."""
+
+    @staticmethod
+    def takeable_q(*, now: datetime, stale_before: datetime, max_attempts: int) -> Q:
+        """Rows a run may take over: failures due a retry, and claims left by a run
+        that died (claimed before `stale_before`)."""
+        return Q(
+            status=ReminderLog.Status.FAILED,
+            attempts__lt=max_attempts,
+            next_attempt_at__lte=now,
+        ) | Q(status=ReminderLog.Status.CLAIMED, claimed_at__lt=stale_before)
+
+    @staticmethod
+    def given_up_q(*, max_attempts: int) -> Q:
+        """Failures no run will retry: permanent ones (no next attempt) and those
+        out of attempts."""
+        return Q(status=ReminderLog.Status.FAILED) & (
+            Q(next_attempt_at__isnull=True) | Q(attempts__gte=max_attempts)
+        )
+
+    def settled(self) -> "ReminderLogQuerySet":
+        """Reminders that are done for their due date: sent, or suppressed."""
+        return self.filter(status__in=ReminderLog.SETTLED)
+
+    def takeable(self, **policy) -> "ReminderLogQuerySet":
+        return self.filter(self.takeable_q(**policy))
+
+    def given_up(self, *, max_attempts: int) -> "ReminderLogQuerySet":
+        return self.filter(self.given_up_q(max_attempts=max_attempts))
+
+
 class ReminderLog(models.Model):
-    """One reminder for one task and one due date: the audit trail."""
+    """One reminder for one task and one due date: the audit trail.
+
+    reminders_app.claims is the only code that writes it.
+    """
 
     class Status(models.TextChoices):
         CLAIMED = "claimed", "Claimed"  # a run owns it and is delivering it
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        SUPPRESSED = "suppressed", "Suppressed"  # the owner opted out: not sent, never retried
+
+    # A due date whose reminder is one of these is done: no run selects it again.
+    SETTLED = (Status.SENT, Status.SUPPRESSED)
 
     # CASCADE: deleting a task deletes its reminders with it (the admin's delete
     # confirmation lists them), so the trail never shows a row whose task is gone.
@@ -82,6 +128,7 @@ class ReminderLog(models.Model):
     )
     due_at = models.DateTimeField(help_text="The due date this reminder was for.")
     status = models.CharField(max_length=10, choices=Status, default=Status.CLAIMED)
+    # Its index serves the admin's "reminders of this run" link and run deletion checks.
     run = models.ForeignKey(ReminderRun, on_delete=models.PROTECT, related_name="reminders")
     claimed_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -90,28 +137,32 @@ class ReminderLog(models.Model):
     error = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
+    objects = ReminderLogQuerySet.as_manager()
+
     class Meta:
-        ordering = ["-created_at", "-id"]
+        # Newest first by the primary key, which grows with created_at: no index of
+        # its own to maintain on every claim.
+        ordering = ["-id"]
         constraints = [
             # One reminder per task per due date, whatever runs concurrently: every
             # claim is an INSERT ... ON CONFLICT DO NOTHING against this constraint.
             models.UniqueConstraint(fields=["task", "due_at"], name="reminder_once_per_due_date"),
         ]
         indexes = [
-            # The admin's default list order.
-            models.Index(fields=["-created_at", "-id"], name="reminderlog_created_idx"),
             # The admin's date hierarchy, "sent at" filter and ordering on sent_at.
             models.Index(fields=["sent_at", "id"], name="reminderlog_sent_idx"),
             # Used by reminders_app.selection.candidates_query(): walked in the same
-            # (due_at, task) order as task_open_due_idx, so "due tasks without a sent
-            # reminder" is a merge of two index-only scans, however many are sent.
+            # (due_at, task) order as task_open_due_idx, so "due tasks without a
+            # settled reminder" is a merge of two index-only scans, however many
+            # are settled.
             models.Index(
                 fields=["due_at", "task"],
-                name="reminderlog_sent_due_idx",
-                condition=Q(status="sent"),
+                name="reminderlog_settled_due_idx",
+                condition=Q(status__in=["sent", "suppressed"]),
             ),
-            # Used by reminders_app.selection to find failed reminders due a retry
-            # and claims left behind by runs that died.
+            # Used by reminders_app.selection and claims (failed reminders due a
+            # retry, claims left behind by runs that died), the health check's and
+            # the admin's "failed for good". Claims written `sent` never enter it.
             models.Index(
                 fields=["status", "next_attempt_at"],
                 name="reminderlog_unsettled_idx",

@@ -11,8 +11,11 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
@@ -59,14 +62,32 @@ def start_run(
     return run
 
 
-def record_batch(run: ReminderRun, *, selected: int, sent: int, skipped: int, failed: int):
+@dataclass(slots=True)
+class Counts:
+    """What a run (or one batch of it) did with the reminders it selected:
+    selected = sent + skipped + failed + released + suppressed."""
+
+    selected: int = 0
+    sent: int = 0
+    skipped: int = 0  # another run claimed them first, or took them over
+    failed: int = 0
+    released: int = 0  # handed back undelivered, for the next run
+    suppressed: int = 0  # the channel chose not to deliver them
+
+    def __iadd__(self, other: "Counts") -> "Counts":
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+        return self
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def record_batch(run: ReminderRun, counts: Counts) -> None:
     """Add a batch's counts to the run; called inside the batch's transaction so the
     record of a killed run matches what it committed."""
     ReminderRun.objects.filter(pk=run.pk).update(
-        selected=F("selected") + selected,
-        sent=F("sent") + sent,
-        skipped=F("skipped") + skipped,
-        failed=F("failed") + failed,
+        **{name: F(name) + value for name, value in counts.as_dict().items()},
         heartbeat_at=timezone.now(),
     )
 
@@ -82,36 +103,49 @@ def finish_run(run: ReminderRun, *, status: str, error: str = "") -> ReminderRun
     return run
 
 
-def reap_dead_runs(*, claim_timeout: timedelta, current: ReminderRun | None = None) -> int:
+def dead_runs(running: Iterable[ReminderRun]) -> list[ReminderRun]:
+    """The runs among `running` whose process has died. Reads only.
+
+    PostgreSQL: a live run's session holds its advisory lock (pg_locks lists it).
+    SQLite: the run's process is gone from this host, or its heartbeat is older
+    than REMINDER_CLAIM_TIMEOUT_SECONDS.
+    """
+    running = list(running)
+    if not running:
+        return []
+    if _uses_advisory_locks():
+        with connection.cursor() as cursor:
+            cursor.execute(_HELD_ADVISORY_LOCKS)
+            held = {key for (key,) in cursor.fetchall()}
+        return [run for run in running if _lock_key(run.pk) not in held]
+    stale_before = timezone.now() - timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT_SECONDS)
+    host = socket.gethostname()[:255]
+    return [
+        run
+        for run in running
+        if run.heartbeat_at < stale_before or (run.hostname == host and not _alive(run.pid))
+    ]
+
+
+# Session advisory locks on one bigint key show in pg_locks as its high and low
+# 32 bits (classid, objid) with objsubid 1, for the database that holds them.
+_HELD_ADVISORY_LOCKS = """
+SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks
+WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
+def reap_dead_runs(*, current: ReminderRun | None = None) -> int:
     """Mark runs whose process died as `abandoned`; return how many.
 
-    `current` is the caller's own run: its lock is held by this very session, and
-    PostgreSQL lets a session take its own lock again, so it must be left out.
+    Every run calls it as it starts and ends; so does `manage.py
+    abandon_dead_runs`. `current` is the caller's own run, which is alive.
     """
-    reaped = 0
     running = ReminderRun.objects.filter(status=Status.RUNNING)
     if current is not None:
         running = running.exclude(pk=current.pk)
-    if _uses_advisory_locks():
-        for run_id in running.values_list("pk", flat=True):
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(run_id)])
-                (dead,) = cursor.fetchone()
-                if not dead:
-                    continue
-                try:
-                    reaped += _abandon(run_id)
-                finally:
-                    cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(run_id)])
-    else:
-        stale_before = timezone.now() - claim_timeout
-        host = socket.gethostname()[:255]
-        for run_id, hostname, pid, beat in running.values_list(
-            "pk", "hostname", "pid", "heartbeat_at"
-        ):
-            if beat < stale_before or (hostname == host and not _alive(pid)):
-                reaped += _abandon(run_id)
-    return reaped
+    return sum(_abandon(run.pk) for run in dead_runs(running))
 
 
 def _alive(pid: int | None) -> bool:
@@ -128,6 +162,7 @@ def _alive(pid: int | None) -> bool:
 
 
 def _abandon(run_id) -> int:
+    """Mark one run abandoned, unless it finished meanwhile (the UPDATE re-checks)."""
     count = ReminderRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
         status=Status.ABANDONED, finished_at=timezone.now(), error="the run's process died"
     )

@@ -1,12 +1,12 @@
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from reminders_app.admin import ReadOnlyPermissions, run_link
 from reminders_app.models import ReminderLog
-from reminders_app.selection import due_tasks
 from tasks_app.models import Task
 
 
@@ -19,28 +19,32 @@ class OpenFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "open":
-            return queryset.filter(completed_at__isnull=True)
+            return queryset.open()
         if self.value() == "completed":
             return queryset.filter(completed_at__isnull=False)
         return queryset
 
 
 class DueFilter(admin.SimpleListFilter):
-    """Open tasks by due date: past due, or due within the next 24 hours."""
+    """Open tasks by due date: past due, or due within the reminder window
+    (REMINDER_WINDOW_HOURS) from now, as the reminder job reckons it."""
 
     title = "due"
     parameter_name = "due"
 
     def lookups(self, request, model_admin):
-        return [("overdue", "Overdue"), ("24h", "Within 24 hours")]
+        return [
+            ("overdue", "Overdue"),
+            ("window", f"Within {settings.REMINDER_WINDOW_HOURS:g} hours"),
+        ]
 
     def queryset(self, request, queryset):
         now = timezone.now()
         if self.value() == "overdue":
-            return queryset.filter(completed_at__isnull=True, due_at__lt=now)
-        if self.value() == "24h":
-            # What the reminder job would call due now (window edges included).
-            return queryset & due_tasks(window_start=now, window_end=now + timedelta(hours=24))
+            return queryset.overdue(now)
+        if self.value() == "window":
+            window = timedelta(hours=settings.REMINDER_WINDOW_HOURS)
+            return queryset.open().due_between(now, now + window)
         return queryset
 
 
@@ -73,7 +77,7 @@ class TaskAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         # The latest reminder's status in the same query as the task (no query per row).
-        latest = ReminderLog.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-id")
+        latest = ReminderLog.objects.filter(task=OuterRef("pk")).order_by("-id")
         return (
             super()
             .get_queryset(request)

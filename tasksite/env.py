@@ -24,9 +24,12 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
 
 
-def positive(raw: str, *, integer: bool = False) -> float:
-    """A finite number (or integer) greater than zero; ValueError saying what it must be.
+def positive(raw: str, *, maximum: float, integer: bool = False) -> float:
+    """A finite number (or integer) greater than zero and at most `maximum`;
+    ValueError saying what it must be.
 
+    Every number has a ceiling: past it a value would overflow a date, a database
+    column or a query limit far from where it was typed.
     Shared by the settings below and the commands' argparse types.
     """
     try:
@@ -35,18 +38,21 @@ def positive(raw: str, *, integer: bool = False) -> float:
         raise ValueError(f"must be {'an integer' if integer else 'a number'}") from None
     if not math.isfinite(value) or value <= 0:
         raise ValueError("must be greater than 0")
+    if value > maximum:
+        raise ValueError(f"must be at most {maximum:,g}")
     return value
 
 
-def env_number(name: str, default: float, *, integer: bool = False):
-    """A positive number (or integer) from the environment, `default` when unset."""
+def env_number(name: str, default: float, *, maximum: float, integer: bool = False):
+    """A positive number (or integer) up to `maximum` from the environment,
+    `default` when unset."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        return positive(raw, integer=integer)
+        return positive(raw, integer=integer, maximum=maximum)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} {exc}, not {raw!r}") from None
+        raise ImproperlyConfigured(f"{name} {exc}, not {raw[:40]!r}") from None
 
 
 def env_list(name: str, default: str) -> list[str]:

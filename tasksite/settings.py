@@ -3,7 +3,6 @@
 The variables and their defaults are listed in README.md ("Configuration").
 """
 
-import logging
 import os
 from pathlib import Path
 
@@ -107,29 +106,29 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- Reminders -------------------------------------------------------------
-REMINDER_WINDOW_HOURS = env_number("REMINDER_WINDOW_HOURS", 24)
+# Each number has a ceiling (README, "Configuration"): a value past it would
+# overflow a date, a column or a query before it could mean anything.
+MAX_WINDOW_HOURS = 100 * 365 * 24  # also send_reminders --window-hours
+REMINDER_WINDOW_HOURS = env_number("REMINDER_WINDOW_HOURS", 24, maximum=MAX_WINDOW_HOURS)
 # A claim older than this, left by a run that died, may be taken over. Claims are
 # dated per batch, so it must exceed the time one batch takes to deliver, not a
 # whole run (that is bounded by Q_CLUSTER["timeout"] below).
-REMINDER_CLAIM_TIMEOUT_SECONDS = env_number("REMINDER_CLAIM_TIMEOUT_SECONDS", 600, integer=True)
-REMINDER_MAX_ATTEMPTS = env_number("REMINDER_MAX_ATTEMPTS", 5, integer=True)
+REMINDER_CLAIM_TIMEOUT_SECONDS = env_number(
+    "REMINDER_CLAIM_TIMEOUT_SECONDS", 600, integer=True, maximum=365 * 24 * 3600
+)
+REMINDER_MAX_ATTEMPTS = env_number("REMINDER_MAX_ATTEMPTS", 5, integer=True, maximum=1000)
 # How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
 REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or "reminders_app.channels.EventChannel"
 
 # Mail, for REMINDER_CHANNEL=reminders_app.channels.EmailChannel.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "") or "localhost"
-EMAIL_PORT = env_number("EMAIL_PORT", 25, integer=True)
+EMAIL_PORT = env_number("EMAIL_PORT", 25, integer=True, maximum=65535)
 EMAIL_TIMEOUT = 30  # a mail server that hangs fails its reminder instead of the run
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "") or "reminders@localhost"
-# Rows claimed and written per transaction.
-REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 5000, integer=True)
+# Rows claimed and written per transaction (SQLite binds two values per row).
+REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 5000, integer=True, maximum=10_000)
 
 # --- Logging: one JSON object per line on stderr, from every logger ----------
-# No line carries the caller's file, line or thread, so logging need not look them
-# up for every record (the "Optimization" section of Python's logging HOWTO).
-logging._srcfile = None
-logging.logThreads = False
-logging.logMultiprocessing = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -159,8 +158,9 @@ LOGGING = {
 
 # --- django-q2 cluster (`python manage.py qcluster`) --------------------------
 # README.md ("Running the worker") explains each value.
-Q_CLUSTER_TIMEOUT = env_number("Q_CLUSTER_TIMEOUT", 540, integer=True)
-Q_CLUSTER_RETRY = env_number("Q_CLUSTER_RETRY", 900, integer=True)
+DAY = 24 * 3600
+Q_CLUSTER_TIMEOUT = env_number("Q_CLUSTER_TIMEOUT", 540, integer=True, maximum=DAY)
+Q_CLUSTER_RETRY = env_number("Q_CLUSTER_RETRY", 900, integer=True, maximum=2 * DAY)
 if Q_CLUSTER_TIMEOUT >= Q_CLUSTER_RETRY:
     # The broker would hand the job to a second worker while the first still runs it.
     raise ImproperlyConfigured(
@@ -170,14 +170,14 @@ if Q_CLUSTER_TIMEOUT >= Q_CLUSTER_RETRY:
 Q_CLUSTER = {
     "name": "reminders",
     "orm": "default",  # the ORM broker: delivery receipts, no extra service
-    "workers": env_number("Q_CLUSTER_WORKERS", 2, integer=True),
+    "workers": env_number("Q_CLUSTER_WORKERS", 2, integer=True, maximum=256),
     "timeout": Q_CLUSTER_TIMEOUT,
     "retry": Q_CLUSTER_RETRY,
-    "max_attempts": env_number("Q_CLUSTER_MAX_ATTEMPTS", 3, integer=True),
+    "max_attempts": env_number("Q_CLUSTER_MAX_ATTEMPTS", 3, integer=True, maximum=1000),
     "ack_failures": True,
     "catch_up": False,
-    "poll": env_number("Q_CLUSTER_POLL", 1),
-    "guard_cycle": env_number("Q_CLUSTER_GUARD_CYCLE", 0.5),
+    "poll": env_number("Q_CLUSTER_POLL", 1, maximum=3600),
+    "guard_cycle": env_number("Q_CLUSTER_GUARD_CYCLE", 0.5, maximum=60),
     "cache": "django_q",
 }
 

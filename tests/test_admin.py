@@ -336,12 +336,25 @@ def test_task_columns_and_filters(client, viewer):
     assert titles(state="open") == {"Overdue", "Soon", "Later"}
     assert titles(state="completed") == {"Done"}
     assert titles(due="overdue") == {"Overdue"}
-    assert titles(due="24h") == {"Soon"}
+    assert titles(due="window") == {"Soon"}
     assert titles(q="soo") == {"Soon"}
     rows = {t.title: t for t in shown(client.get(task_changelist()))}
     assert rows["Soon"].last_reminder_status == "sent"  # the newest reminder
     assert rows["Later"].last_reminder_status is None
     assert {overdue, later, done} <= set(rows.values())
+
+
+def test_the_due_filter_follows_the_reminder_window(client, viewer, settings):
+    settings.REMINDER_WINDOW_HOURS = 72
+    TaskFactory(title="Soon", due_at=timezone.now() + H)
+    TaskFactory(title="Later", due_at=timezone.now() + 48 * H)
+    TaskFactory(title="Much later", due_at=timezone.now() + 96 * H)
+    client.force_login(viewer)
+
+    response = client.get(task_changelist(), {"due": "window"})
+
+    assert {t.title for t in shown(response)} == {"Soon", "Later"}
+    assert "Within 72 hours" in response.text
 
 
 # --- A fixed number of queries per page ----------------------------------------------

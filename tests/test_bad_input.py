@@ -24,6 +24,12 @@ BAD_ARGUMENTS = {
     "--window-hours abc": ["--window-hours", "abc"],
     "--window-hours nan": ["--window-hours", "nan"],
     "--window-hours inf": ["--window-hours", "inf"],
+    "--window-hours huge": ["--window-hours", "1e12"],
+    "--window-hours past a date": ["--window-hours", "876000", "--now", "9950-01-01T00:00:00"],
+    "--window-hours tiny": ["--window-hours", "1e-300"],
+    "--window-hours overflowing float": ["--window-hours", "1e400"],
+    "--now last hour of 9999": ["--now", "9999-12-31T23:00:00"],
+    "--now out of range in UTC": ["--now", "0001-01-01T00:30:00+01:00"],
     "unknown flag": ["--bogus"],
     "stray argument": ["now"],
 }
@@ -48,6 +54,15 @@ BAD_ENVIRONMENT = [
     ("REMINDER_MAX_ATTEMPTS", "x", "REMINDER_MAX_ATTEMPTS"),
     ("REMINDER_BATCH_SIZE", "0", "REMINDER_BATCH_SIZE"),
     ("REMINDER_BATCH_SIZE", "many", "REMINDER_BATCH_SIZE"),
+    ("REMINDER_BATCH_SIZE", "1000000000", "REMINDER_BATCH_SIZE"),
+    ("REMINDER_WINDOW_HOURS", "1e12", "REMINDER_WINDOW_HOURS"),
+    ("REMINDER_WINDOW_HOURS", "1e400", "REMINDER_WINDOW_HOURS"),
+    ("REMINDER_CLAIM_TIMEOUT_SECONDS", "99999999999999999999", "REMINDER_CLAIM_TIMEOUT_SECONDS"),
+    ("REMINDER_MAX_ATTEMPTS", "40000", "REMINDER_MAX_ATTEMPTS"),
+    ("EMAIL_PORT", "70000", "EMAIL_PORT"),
+    ("Q_CLUSTER_TIMEOUT", "1e30", "Q_CLUSTER_TIMEOUT"),
+    ("Q_CLUSTER_POLL", "1e308", "Q_CLUSTER_POLL"),
+    ("Q_CLUSTER_WORKERS", "100000", "Q_CLUSTER_WORKERS"),
 ]
 
 

@@ -36,7 +36,7 @@ def test_warns_when_the_schedule_row_is_missing():
     [
         ("reminders_app.jobs.process_reminder", "it does not exist"),
         ("reminders_app.no_such_module.process_reminders", "it does not exist"),
-        ("reminders_app.jobs.RETRY_BACKOFF", "it is not callable"),
+        ("reminders_app.claims.RETRY_BACKOFF", "it is not callable"),
     ],
 )
 def test_warns_when_the_schedule_names_a_function_that_does_not_load(hourly_schedule, func, reason):

@@ -9,6 +9,7 @@ on its first guard cycle instead of 30 s after start, and polls the ORM queue ev
 import time
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -39,7 +40,18 @@ class Clusters:
             self.running.append((proc, log))
 
     def stop(self) -> None:
-        """SIGTERM each cluster; each must stop by itself and exit 0."""
+        """SIGTERM each cluster once it is up; each must stop by itself and exit 0.
+
+        A cluster signalled while Python is still importing it has no handler yet
+        and dies of the signal: that says nothing about how a running one stops."""
+        for proc, log in self.running:
+            path = Path(log.name)
+            wait_for(
+                lambda path=path, proc=proc: (
+                    proc.poll() is not None or "running." in path.read_text()
+                ),
+                what=f"{path.name} to start",
+            )
         statuses = stop(*(proc for proc, _ in self.running))
         for _, log in self.running:
             log.close()

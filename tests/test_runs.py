@@ -31,7 +31,7 @@ def test_deliveries_made_before_a_cut_are_recorded_as_sent(now, settings):
     assert (run.status, run.sent) == ("failed", 2)
 
 
-def test_a_run_whose_process_is_gone_is_abandoned_at_the_next_check():
+def test_a_run_whose_process_is_gone_is_reported_abandoned_and_recorded_so_by_the_next_run(now):
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         capture_output=True,
@@ -46,7 +46,15 @@ def test_a_run_whose_process_is_gone_is_abandoned_at_the_next_check():
         pid=int(gone.stdout),
     )
 
-    check_health()
+    health = check_health()
+
+    assert health.last_finished.pk == dead.pk
+    assert health.last_finished.status == "abandoned"
+    assert health.in_progress == []
+    dead.refresh_from_db()
+    assert dead.status == "running"  # a health check only reads
+
+    process_reminders(now=now)
 
     dead.refresh_from_db()
     assert dead.status == "abandoned"

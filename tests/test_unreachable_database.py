@@ -1,6 +1,8 @@
 """A database that does not answer at start: exit 1, one line naming where, never
 the password, nothing written."""
 
+import pytest
+
 from tests.processes import child_env, run_manage
 
 
@@ -31,3 +33,15 @@ def test_an_sqlite_file_that_cannot_be_opened_is_named_and_not_created(tmp_path)
 
     assert_one_line_naming(result, str(missing))
     assert not missing.parent.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_missing_postgresql_database_says_how_to_create_it():
+    result = run_manage(
+        "send_reminders",
+        env=child_env(DATABASE_URL="postgres://postgres@127.0.0.1:5432/reminders_no_such_db"),
+    )
+
+    assert_one_line_naming(result, "127.0.0.1:5432/reminders_no_such_db")
+    assert "create it with: createdb -h 127.0.0.1 -U postgres reminders_no_such_db" in result.stderr

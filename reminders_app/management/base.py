@@ -1,6 +1,9 @@
 """What the reminder commands share: one-line errors and DESIGN.md's exit codes."""
 
 import argparse
+import signal
+import threading
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -48,6 +51,10 @@ def database_error(exc: BaseException) -> str:
     else:
         where = f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}/{db['NAME']}"
     detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if f'database "{db["NAME"]}" does not exist' in detail:
+        user = f" -U {db['USER']}" if db.get("USER") else ""
+        host = db.get("HOST") or "localhost"
+        detail += f"; create it with: createdb -h {host}{user} {db['NAME']}"
     return f"database error at {where}: {detail}"
 
 
@@ -57,16 +64,38 @@ def aware_datetime(value: str) -> datetime:
     The result is in UTC, so one instant shows as one window whatever its spelling."""
     try:
         parsed = datetime.fromisoformat(value)
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{value!r} is not an ISO-8601 time, e.g. 2026-11-28T09:00:00+00:00"
+            f"{value[:40]!r} is not an ISO-8601 time, e.g. 2026-11-28T09:00:00+00:00"
         ) from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:  # an offset that moves it out of years 1-9999
+        raise argparse.ArgumentTypeError(f"{value!r} is out of range in UTC") from None
 
 
-def positive_number(value: str) -> float:
-    """argparse type: a finite number greater than zero."""
+def window_hours_type(value: str) -> float:
+    """argparse type: a number of hours, as REMINDER_WINDOW_HOURS takes it."""
     try:
-        return positive(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number") from None
+        return positive(value, maximum=settings.MAX_WINDOW_HOURS)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value[:40]!r} {exc}") from None
+
+
+@contextmanager
+def stop_on_signals(signals=(signal.SIGTERM, signal.SIGINT)):
+    """Turn SIGTERM (a deploy) and SIGINT (Ctrl-C) into a request to stop: yields
+    the Event the job watches. The handlers are this command's, restored on exit.
+
+    Only the main thread can install signal handlers; elsewhere (a test calling
+    the command from a thread) the Event is never set by a signal.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in signals}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

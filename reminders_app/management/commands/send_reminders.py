@@ -5,11 +5,14 @@ from django.core.management.base import CommandError
 from reminders_app.jobs import process_reminders
 from reminders_app.management.base import (
     EXIT_FAILED,
+    EXIT_USAGE,
     ReminderCommand,
     aware_datetime,
-    positive_number,
+    stop_on_signals,
+    window_hours_type,
 )
 from reminders_app.models import ReminderRun
+from reminders_app.plan import InvalidPlan
 
 
 class Command(ReminderCommand):
@@ -26,7 +29,7 @@ class Command(ReminderCommand):
         )
         parser.add_argument(
             "--window-hours",
-            type=positive_number,
+            type=window_hours_type,
             help="Look-ahead window in hours (default: REMINDER_WINDOW_HOURS).",
         )
         parser.add_argument(
@@ -40,34 +43,45 @@ class Command(ReminderCommand):
         )
 
     def handle(self, *, now, window_hours, dry_run, as_json, **options):
-        summary = process_reminders(
-            now=now, window_hours=window_hours, dry_run=dry_run, trigger="command"
-        )
-        summary["dry_run"] = dry_run
+        # SIGTERM (a deploy) and Ctrl-C ask the run to stop after the delivery in hand.
+        with stop_on_signals() as stop:
+            try:
+                summary = process_reminders(
+                    now=now,
+                    window_hours=window_hours,
+                    dry_run=dry_run,
+                    trigger="command",
+                    stop=stop,
+                )
+            except InvalidPlan as exc:
+                raise CommandError(
+                    f"Error: --now and --window-hours: {exc}", returncode=EXIT_USAGE
+                ) from None
+        facts = summary.as_dict() | {"dry_run": dry_run}
         if as_json:
-            self.stdout.write(json.dumps(summary, sort_keys=True))
+            self.stdout.write(json.dumps(facts, sort_keys=True))
         elif dry_run:
             self.stdout.write(
-                f"dry run: {summary['selected']} reminders due between "
-                f"{summary['window_start']} and {summary['window_end']}; nothing recorded"
+                f"dry run: {facts['selected']} reminders due between "
+                f"{facts['window_start']} and {facts['window_end']}; nothing recorded"
             )
-            for task_id in summary["task_ids"]:
+            for task_id in facts["task_ids"]:
                 self.stdout.write(f"would remind task {task_id}")
         else:
             self.stdout.write(
-                f"run {summary['run_id']} {summary['status']}: selected {summary['selected']}, "
-                f"sent {summary['sent']}, skipped {summary['skipped']}, "
-                f"failed {summary['failed']} "
-                f"(window {summary['window_start']} to {summary['window_end']})"
+                f"run {facts['run_id']} {facts['status']}: selected {facts['selected']}, "
+                f"sent {facts['sent']}, skipped {facts['skipped']}, failed {facts['failed']}, "
+                f"released {facts['released']}, suppressed {facts['suppressed']} "
+                f"(window {facts['window_start']} to {facts['window_end']})"
             )
-        if summary.get("status") == ReminderRun.Status.INTERRUPTED:
+        if facts.get("status") == ReminderRun.Status.INTERRUPTED:
             raise CommandError(
-                f"run {summary['run_id']} interrupted by a signal; committed batches are kept",
+                f"run {facts['run_id']} interrupted by a signal; committed batches are kept",
                 returncode=EXIT_FAILED,
             )
-        if summary["failed"]:
+        if facts["failed"]:
             raise CommandError(
-                f"{summary['failed']} reminders failed in run {summary['run_id']}; "
+                f"{facts['failed']} reminders failed in run {facts['run_id']}; "
                 "later runs retry them",
                 returncode=EXIT_FAILED,
             )

@@ -1,0 +1,285 @@
+"""The one writer of the reminder history: every write to ReminderLog is here.
+
+A run owns a reminder only if its INSERT of the row succeeded, or if its conditional
+UPDATE took over a row that a dead run or an earlier failure left behind: the unique
+constraint `reminder_once_per_due_date` on (task, due_at) arbitrates, whatever else
+runs at the same time. After delivery the owner records the outcome: sent, failed
+(to be retried, or given up) or released (handed back undelivered).
+
+The claim SQL is generated: its columns come from the model's metadata, its
+takeover condition is compiled from ReminderLogQuerySet.takeable_q(), and every
+value is a named parameter. A field added to ReminderLog that the claim does not
+know about stops the claim (and fails tests/test_claims.py) instead of being left
+at whatever the database defaults it to.
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from reminders_app.channels import Reminder
+from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.plan import MAX_RETRY_DELAY, Keyset, RunPlan, aware
+from reminders_app.selection import candidates_query
+
+Status = ReminderLog.Status
+RETRY_BACKOFF = timedelta(minutes=5)
+
+# What a new claim writes in each column: SQL over the candidate row `cand`
+# (id, due_at) and the named parameters of claim_batch().
+INSERTED = {
+    "task_id": "cand.id",
+    "due_at": "cand.due_at",
+    "status": "%(status)s",
+    "run_id": "%(run_id)s",
+    "claimed_at": "%(at)s",
+    "sent_at": "%(sent_at)s",
+    "attempts": "%(attempts)s",
+    "next_attempt_at": "NULL",
+    "error": "''",
+    "created_at": "%(at)s",
+}
+# What taking a row over rewrites; {column} stands for the row's current value.
+TAKEN_OVER = {
+    "status": "%(status)s",
+    "run_id": "%(run_id)s",
+    "claimed_at": "%(at)s",
+    "sent_at": "%(sent_at)s",
+    "attempts": "{column} + %(attempts)s",
+    "next_attempt_at": "NULL",
+    "error": "''",
+}
+# What a takeover keeps: the reminder's identity and when it was first claimed.
+KEPT_ON_TAKEOVER = {"id", "task_id", "due_at", "created_at"}
+
+
+class UnknownColumn(RuntimeError):
+    """ReminderLog has a field the claim SQL does not write."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    selected: int  # due reminders the batch tried to claim
+    last: Keyset | None  # the keyset the next batch starts after
+    claimed: list[Reminder]  # those this run now owns
+
+
+def claim_batch(plan: RunPlan, *, after: Keyset | None, run: ReminderRun, sent: bool) -> Batch:
+    """Select the next batch of due reminders and claim them for `run`.
+
+    Must run inside a transaction. With `sent`, rows are written `sent` (the channel
+    delivers inside this transaction, and mark_failed() turns any that fail to
+    `failed`); otherwise `claimed`. Candidates another run claimed in the meantime
+    are not returned.
+    """
+    at = timezone.now()  # a claim's age counts from now, not from the run's start
+    params = {
+        "status": Status.SENT if sent else Status.CLAIMED,
+        "run_id": ReminderLog._meta.get_field("run").get_db_prep_value(run.pk, connection),
+        "at": connection.ops.adapt_datetimefield_value(at),
+        "sent_at": connection.ops.adapt_datetimefield_value(at) if sent else None,
+        "attempts": 1 if sent else 0,
+    }
+    take, take_params = _named(*_takeable_where(plan), prefix="take")
+    params |= take_params
+    if connection.vendor == "postgresql":
+        return _claim_in_one_statement(plan, after=after, params=params, take=take)
+    return _claim_in_steps(plan, after=after, params=params, take=take)
+
+
+# PostgreSQL: selection, takeover and insert in one round trip. Each data-modifying
+# CTE sees the same snapshot; the unique constraint still decides every race (a
+# concurrent claim makes the INSERT do nothing for that row, and a concurrent
+# takeover makes the UPDATE re-check its condition). The last row describes the
+# batch: its last candidate's keyset and how many candidates it had.
+_ONE_STATEMENT = """
+WITH cand AS MATERIALIZED ({candidates}),
+took AS ({update}),
+ins AS ({insert})
+SELECT * FROM took UNION ALL SELECT * FROM ins
+UNION ALL
+(SELECT NULL, id, due_at, (SELECT count(*) FROM cand) FROM cand
+ ORDER BY due_at DESC, id DESC LIMIT 1)
+"""
+
+
+def _claim_in_one_statement(plan, *, after, params, take) -> Batch:
+    candidates, candidate_params = _named(
+        *candidates_query(plan, after=after).query.sql_with_params(), prefix="cand"
+    )
+    update, insert = _claim_sql(take)
+    sql = _ONE_STATEMENT.format(candidates=candidates, update=update, insert=insert)
+    rows = _fetch(sql, params | candidate_params)
+    claimed = [Reminder(pk, task_id, due, prior) for pk, task_id, due, prior in rows if pk]
+    keyset = [(task_id, due, count) for pk, task_id, due, count in rows if pk is None]
+    if not keyset:
+        return Batch(0, None, [])
+    ((last_id, last_due, selected),) = keyset
+    return Batch(selected, Keyset(last_due, last_id), claimed)
+
+
+def _claim_in_steps(plan, *, after, params, take) -> Batch:
+    """SQLite: the same UPDATE and INSERT, over the candidates as a VALUES list.
+    SQLite's IMMEDIATE transactions (settings.py) run one batch at a time, so
+    nothing changes between the steps."""
+    candidates = list(candidates_query(plan, after=after))
+    if not candidates:
+        return Batch(0, None, [])
+    values = ", ".join(f"(%(c{i}_id)s, %(c{i}_due)s)" for i in range(len(candidates)))
+    for i, (task_id, due) in enumerate(candidates):
+        params[f"c{i}_id"] = task_id
+        params[f"c{i}_due"] = connection.ops.adapt_datetimefield_value(due)
+    with_cand = f"WITH cand(id, due_at) AS (VALUES {values}) "
+    update, insert = _claim_sql(take)
+    rows = _fetch(with_cand + update, params) + _fetch(with_cand + insert, params)
+    claimed = [Reminder(pk, task_id, aware(due), prior) for pk, task_id, due, prior in rows]
+    last_id, last_due = candidates[-1]
+    return Batch(len(candidates), Keyset(last_due, last_id), claimed)
+
+
+def _claim_sql(take: str) -> tuple[str, str]:
+    """The takeover UPDATE and the claiming INSERT, each returning
+    (id, task_id, due_at, attempts before this one) per row claimed."""
+    log, col = _columns()
+    assignments = ", ".join(
+        f"{col[name]} = {value.format(column=f'{log}.{col[name]}')}"
+        for name, value in TAKEN_OVER.items()
+    )
+    update = (
+        f"UPDATE {log} SET {assignments} FROM cand "  # noqa: S608 - names from model metadata
+        f"WHERE {log}.{col['task_id']} = cand.id AND {log}.{col['due_at']} = cand.due_at "
+        f"AND ({take}) "
+        f"RETURNING {log}.{col['id']}, {log}.{col['task_id']}, {log}.{col['due_at']}, "
+        f"{log}.{col['attempts']} - %(attempts)s"
+    )
+    insert = (
+        f"INSERT INTO {log} ({', '.join(col[name] for name in INSERTED)}) "  # noqa: S608
+        f"SELECT {', '.join(INSERTED.values())} FROM cand "
+        "WHERE true "  # lets SQLite tell the upsert clause from a join's ON
+        f"ON CONFLICT ({col['task_id']}, {col['due_at']}) DO NOTHING "
+        f"RETURNING {col['id']}, {col['task_id']}, {col['due_at']}, 0"
+    )
+    return update, insert
+
+
+@cache
+def _columns() -> tuple[str, dict[str, str]]:
+    """The log's quoted table name and its quoted column names by attribute name;
+    UnknownColumn when a field is missing from INSERTED or TAKEN_OVER."""
+    fields = {field.attname: field for field in ReminderLog._meta.concrete_fields}
+    unknown = (fields.keys() - {ReminderLog._meta.pk.attname} - INSERTED.keys()) | (
+        fields.keys() - KEPT_ON_TAKEOVER - TAKEN_OVER.keys()
+    )
+    if unknown:
+        raise UnknownColumn(
+            f"reminders_app.claims does not know what to write in {sorted(unknown)}"
+        )
+    quote = connection.ops.quote_name
+    return quote(ReminderLog._meta.db_table), {
+        name: quote(field.column) for name, field in fields.items()
+    }
+
+
+def _takeable_where(plan: RunPlan) -> tuple[str, Sequence]:
+    """ReminderLogQuerySet.takeable_q() compiled to SQL over the log's own table
+    name: the ORM's definition, not a copy of it."""
+    query = ReminderLog.objects.filter(ReminderLog.objects.takeable_q(**plan.policy)).query
+    compiler = query.get_compiler(connection=connection)
+    return compiler.compile(query.where)
+
+
+_PLACEHOLDER = re.compile(r"(?<!%)%s")
+
+
+def _named(sql: str, params: Sequence, *, prefix: str) -> tuple[str, dict]:
+    """Django's compiled SQL with its positional %s placeholders renamed
+    %(prefix0)s, %(prefix1)s, ... so it can join a statement with named ones."""
+    names = iter(range(len(params)))
+    named = _PLACEHOLDER.sub(lambda _: f"%({prefix}{next(names)})s", sql)
+    return named, {f"{prefix}{i}": value for i, value in enumerate(params)}
+
+
+def _fetch(sql: str, params: dict) -> list[tuple]:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # psycopg's own timestamptz loader, compiled: Django's is pure Python and
+            # parsing each claim's due date took a third of the job's own time at
+            # 100,000 reminders. Both give aware datetimes in the session's UTC.
+            from psycopg.types.datetime import TimestamptzLoader
+
+            cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+# --- outcomes ---------------------------------------------------------------------
+
+
+def mark_sent(run: ReminderRun, reminders: Sequence[Reminder]) -> list[Reminder]:
+    """Record claimed reminders as delivered; return those this run still owned.
+
+    A run slower than the claim timeout may have had some taken over by another
+    run, which then records them: they are left out.
+    """
+    if not reminders:
+        return []
+    ours = ReminderLog.objects.filter(pk__in=[r.log_id for r in reminders], run=run)
+    updated = ours.filter(status=Status.CLAIMED).update(
+        status=Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1
+    )
+    if updated == len(reminders):
+        return list(reminders)
+    still_ours = set(ours.filter(status=Status.SENT).values_list("pk", flat=True))
+    return [r for r in reminders if r.log_id in still_ours]
+
+
+def mark_failed(
+    run: ReminderRun, failures: Sequence[tuple[Reminder, BaseException]], plan: RunPlan
+) -> int:
+    """Record failed deliveries: retried later with backoff, or given up after
+    `plan.max_attempts`. Returns how many rows this run still owned."""
+    failed = 0
+    for reminder, exc in failures:
+        attempts = reminder.attempts + 1
+        give_up = attempts >= plan.max_attempts
+        failed += ReminderLog.objects.filter(pk=reminder.log_id, run=run).update(
+            status=Status.FAILED,
+            sent_at=None,
+            attempts=attempts,
+            error=error_text(exc),
+            next_attempt_at=None if give_up else plan.now + retry_delay(attempts),
+        )
+    return failed
+
+
+def release(run: ReminderRun, reminders: Sequence[Reminder], plan: RunPlan) -> int:
+    """Hand undelivered claims back without spending an attempt: dated back past the
+    claim timeout, any later run takes them over at once. Returns how many."""
+    if not reminders:
+        return 0
+    return ReminderLog.objects.filter(
+        pk__in=[r.log_id for r in reminders], run=run, status=Status.CLAIMED
+    ).update(claimed_at=timezone.now() - plan.claim_timeout - timedelta(seconds=1))
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Wait before retry number `attempts`: the next run retries a first failure,
+    then the wait doubles from RETRY_BACKOFF, up to MAX_RETRY_DELAY."""
+    if attempts <= 1:
+        return timedelta(0)
+    # 2**9 * 5 minutes is past a day: no bigger power is needed (or representable
+    # for any number of attempts).
+    return min(RETRY_BACKOFF * 2 ** min(attempts - 2, 9), MAX_RETRY_DELAY)
+
+
+def error_text(exc: BaseException) -> str:
+    """The exception's type: short, and never the message, which may quote task data."""
+    cls = type(exc)
+    module = "" if cls.__module__ == "builtins" else f"{cls.__module__}."
+    return f"{module}{cls.__qualname__}"[:200]

@@ -1,0 +1,105 @@
+"""What one run works on: its window, its clocks and its limits, in one typed object
+that selection, claims and the job share."""
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+# The longest wait before a failed reminder is retried (claims.retry_delay): the
+# job's clock plus the window plus this must be a date Python can hold.
+MAX_RETRY_DELAY = timedelta(days=1)
+# A shorter window would round to nothing.
+MIN_WINDOW = timedelta(seconds=1)
+
+
+class InvalidPlan(ValueError):
+    """A clock or window a run cannot work with; the message names the input."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Keyset:
+    """Where a batch ends and the next begins: the reminder job walks due tasks in
+    (due_at, task id) order, the order of the task_open_due_idx index."""
+
+    due_at: datetime
+    task_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    start: datetime  # the job's clock ("now"): the window's start and retry times
+    end: datetime  # the window's end, inclusive
+    wall_now: datetime  # the real clock when the run began: claim ages
+    claim_timeout: timedelta
+    max_attempts: int
+    batch_size: int
+
+    @property
+    def now(self) -> datetime:
+        return self.start
+
+    @property
+    def stale_before(self) -> datetime:
+        """Claims made before this were left by a run that died."""
+        return self.wall_now - self.claim_timeout
+
+    @property
+    def policy(self) -> dict:
+        """The keyword arguments of ReminderLogQuerySet.takeable_q()."""
+        return {
+            "now": self.now,
+            "stale_before": self.stale_before,
+            "max_attempts": self.max_attempts,
+        }
+
+    @classmethod
+    def build(cls, *, now: datetime | None = None, window_hours: float | None = None):
+        """The plan for a run at `now` (default: the real clock) over `window_hours`
+        (default: REMINDER_WINDOW_HOURS), with the limits in settings.
+
+        Raises InvalidPlan, naming the input, for a naive `now`, a window that is not
+        a positive finite number of hours, or one that ends past what a date can hold.
+        """
+        wall_now = timezone.now()
+        now = wall_now if now is None else now
+        if timezone.is_naive(now):
+            raise InvalidPlan("now must be timezone-aware")
+        now = now.astimezone(UTC)
+        if window_hours is None:
+            window_hours = settings.REMINDER_WINDOW_HOURS
+        if not (isinstance(window_hours, int | float) and math.isfinite(window_hours)):
+            raise InvalidPlan(f"window hours must be a finite number, not {window_hours!r}")
+        try:
+            window = timedelta(hours=window_hours)
+            end = now + window
+            end + MAX_RETRY_DELAY  # noqa: B018 - a retry of the last reminder must be datable
+        except OverflowError:
+            raise InvalidPlan(
+                f"a {window_hours:g}-hour window from {now.isoformat()} ends after year 9999"
+            ) from None
+        if window < MIN_WINDOW:
+            raise InvalidPlan(f"window hours must be at least 1 second, not {window_hours:g}")
+        return cls(
+            start=now,
+            end=end,
+            wall_now=wall_now,
+            claim_timeout=timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT_SECONDS),
+            max_attempts=settings.REMINDER_MAX_ATTEMPTS,
+            batch_size=settings.REMINDER_BATCH_SIZE,
+        )
+
+
+def aware(value: datetime | str) -> datetime:
+    """An aware datetime from a datetime or ISO-8601 text; naive means UTC.
+
+    SQLite returns RETURNING values as text; django-q2 passes a run's slot as text.
+    """
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
