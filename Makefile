@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint worker bench clean
 
+# Development targets run in debug mode (the settings' default is production); an
+# explicit DJANGO_DEBUG in the environment wins.
+demo worker test bench: export DJANGO_DEBUG ?= true
+
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt

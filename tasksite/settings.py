@@ -10,18 +10,58 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from tasksite.env import env_bool, env_list, env_number
+from tasksite.env import env_bool, env_list, env_non_negative, env_number
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Production is the default: development (`make demo`, `make test`, runserver in the
+# README) turns debug on with DJANGO_DEBUG=true.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 _DEV_SECRET_KEY = "django-insecure-development-key-not-for-production"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or _DEV_SECRET_KEY
-if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
+if not DEBUG:
+    # What Django's check --deploy calls strong (security.W009); the key is never echoed.
+    if SECRET_KEY == _DEV_SECRET_KEY:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
+    if (
+        len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 5
+        or SECRET_KEY.startswith("django-insecure-")
+    ):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be at least 50 random characters when DJANGO_DEBUG is false "
+            f"(it has {len(SECRET_KEY)})"
+        )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+
+# --- HTTPS (README, "Deploying"): on by default in production ---------------------
+# Behind a proxy that terminates TLS, trust its X-Forwarded-Proto header, and only then:
+# a client could send the header itself to a server it reaches directly.
+SECURE_PROXY_SSL_HEADER = None
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# A load balancer probes these over plain HTTP; a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+# One year, as the browsers' preload lists require; 0 sends no HSTS header.
+SECURE_HSTS_SECONDS = env_non_negative("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+# Cookies are Secure whenever the site is served over HTTPS. Plain HTTP (the redirect
+# turned off with no proxy trusted, e.g. a smoke test on localhost) would otherwise
+# never get its session or CSRF cookie back, and nobody could log in.
+_HTTPS = SECURE_SSL_REDIRECT or SECURE_PROXY_SSL_HEADER is not None
+SESSION_COOKIE_SECURE = _HTTPS
+CSRF_COOKIE_SECURE = _HTTPS
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not _origin.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(
+            f"DJANGO_CSRF_TRUSTED_ORIGINS must list origins such as https://example.com, "
+            f"not {_origin!r}"
+        )
 
 INSTALLED_APPS = [
     "reminders_app.admin_site.RemindersAdminConfig",  # django.contrib.admin
