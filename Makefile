@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Re-install only when the requirement files change.
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint worker bench clean
+.PHONY: demo test lint worker serve bench clean
 
 # Development targets run in debug mode (the settings' default is production); an
 # explicit DJANGO_DEBUG in the environment wins.
@@ -28,6 +28,15 @@ demo: $(STAMP)
 worker: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py qcluster
+
+# The web process, in production mode (README "Deploying"): static files, schema, then
+# gunicorn on 127.0.0.1:8000 (0.0.0.0:$$PORT when PORT is set) with $$WEB_CONCURRENCY
+# workers (2 unless set); both variables are gunicorn's own.
+serve: export WEB_CONCURRENCY ?= 2
+serve: $(STAMP)
+	$(BIN)/python manage.py collectstatic --no-input -v0
+	$(BIN)/python manage.py migrate --no-input
+	exec $(BIN)/gunicorn tasksite.wsgi --no-control-socket
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
