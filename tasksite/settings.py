@@ -5,6 +5,7 @@ The variables and their defaults are listed in README.md ("Configuration").
 
 import logging
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "axes",  # login lockout; its AccessAttempt admin shows and resets lockouts
     "tasks_app",
     "reminders_app",
 ]
@@ -85,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tasksite.urls"
@@ -139,6 +143,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Login lockout (django-axes) ---------------------------------------------
+# After DJANGO_LOGIN_FAILURE_LIMIT failed logins for one username from one address,
+# every login for that pair, the right password included, is refused for
+# DJANGO_LOGIN_COOLOFF_MINUTES. Staff see and lift lockouts in the admin (Axes >
+# Access attempts: deleting the attempt lifts it). axes logs the lockout with the
+# username and address masked and never the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_number("DJANGO_LOGIN_FAILURE_LIMIT", 5, integer=True)
+AXES_COOLOFF_TIME = timedelta(minutes=env_number("DJANGO_LOGIN_COOLOFF_MINUTES", 60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Tries during a lockout do not extend it: it ends COOLOFF minutes after it began.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True  # a successful login forgets earlier typos
+AXES_VERBOSE = False  # no start-up line in every command's output
+# REMOTE_ADDR, or behind a trusted proxy the address it forwards (tasksite/client_ip.py).
+AXES_CLIENT_IP_CALLABLE = "tasksite.client_ip.client_ip"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -17,7 +17,8 @@ print(json.dumps({name: getattr(s, name) for name in [
     "DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD", "SECURE_PROXY_SSL_HEADER", "SESSION_COOKIE_SECURE",
     "CSRF_COOKIE_SECURE", "CSRF_TRUSTED_ORIGINS", "SECURE_REDIRECT_EXEMPT",
-]}))
+    "AXES_FAILURE_LIMIT", "AXES_COOLOFF_TIME",
+]}, default=str))
 """
 
 
@@ -82,6 +83,16 @@ def test_each_https_setting_is_switched_by_the_environment(tmp_path):
         "https://reminders.example.com",
         "https://admin.example.com",
     ]
+
+
+def test_login_lockout_limit_and_length_come_from_the_environment(tmp_path):
+    default = settings_under(tmp_path)
+    chosen = settings_under(
+        tmp_path, DJANGO_LOGIN_FAILURE_LIMIT="3", DJANGO_LOGIN_COOLOFF_MINUTES="15"
+    )
+
+    assert (default["AXES_FAILURE_LIMIT"], default["AXES_COOLOFF_TIME"]) == (5, "1:00:00")
+    assert (chosen["AXES_FAILURE_LIMIT"], chosen["AXES_COOLOFF_TIME"]) == (3, "0:15:00")
 
 
 def test_plain_http_without_a_proxy_gets_cookies_it_can_send_back(tmp_path):
