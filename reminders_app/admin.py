@@ -32,6 +32,23 @@ class ReadOnlyPermissions:
         return False
 
 
+class TrailProtectedDeletes:
+    """For the admins of what the trail points at (tasks, and users who own them).
+
+    Deleting a task with reminders is refused: ReminderLog.task is PROTECT. Django's
+    delete pages list the protected reminders, but also count them as objects the user
+    lacks the permission to delete (nobody has it: the trail is read-only) and show
+    that message first, as if a permission could help. None can, so the page shows
+    the refusal: "would require deleting the following protected related objects".
+    """
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if protected:
+            perms_needed -= {ReminderLog._meta.verbose_name, ReminderRun._meta.verbose_name}
+        return deleted, model_count, perms_needed, protected
+
+
 class ReadOnlyAdmin(ReadOnlyPermissions, admin.ModelAdmin):
     """History: the reminder log and the runs."""
 
