@@ -10,7 +10,7 @@ from django_q.models import Schedule
 
 from reminders_app import runs
 from reminders_app.models import ReminderLog, ReminderRun
-from reminders_app.schedule import INTERVAL, SCHEDULE_NAME
+from reminders_app.schedule import INTERVAL, JOB_FUNC, SCHEDULE_NAME
 
 # A worker is stale when no run has succeeded within two schedule intervals.
 STALE_AFTER = 2 * INTERVAL
@@ -61,9 +61,11 @@ def check_health(*, now: datetime | None = None) -> Health:
     now = now or timezone.now()
     runs.reap_dead_runs(claim_timeout=timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT_SECONDS))
     finished = ReminderRun.objects.exclude(status=ReminderRun.Status.RUNNING)
+    # The oldest row of the name is the schedule (as for `migrate`); a second is an impostor.
+    named = list(Schedule.objects.filter(name=SCHEDULE_NAME).order_by("pk")[:2])
     health = Health(
         checked_at=now,
-        schedule=Schedule.objects.filter(name=SCHEDULE_NAME).first(),
+        schedule=named[0] if named else None,
         last_finished=finished.order_by("-started_at").first(),
         last_succeeded=finished.filter(status=ReminderRun.Status.SUCCEEDED)
         .order_by("-started_at")
@@ -76,7 +78,19 @@ def check_health(*, now: datetime | None = None) -> Health:
         ).count(),
     )
     if health.schedule is None:
-        health.problems.append(f"the schedule {SCHEDULE_NAME!r} is missing")
+        health.problems.append(
+            f"the schedule {SCHEDULE_NAME!r} is missing: `manage.py migrate` restores it"
+        )
+    elif len(named) > 1:
+        health.problems.append(
+            f"more than one schedule is named {SCHEDULE_NAME!r}: `manage.py migrate` keeps "
+            "the first"
+        )
+    elif health.schedule.func != JOB_FUNC:
+        health.problems.append(
+            f"the schedule {SCHEDULE_NAME!r} runs {health.schedule.func!r}, not the reminder "
+            f"job {JOB_FUNC}: `manage.py migrate` restores it"
+        )
     elif health.schedule.repeats == 0:
         health.problems.append(f"the schedule {SCHEDULE_NAME!r} is paused (repeats = 0)")
     elif health.schedule.next_run is None:
