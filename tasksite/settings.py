@@ -221,6 +221,9 @@ LOGGING = {
             "timestamp": True,
         },
     },
+    "filters": {
+        "client_error": {"()": "tasksite.log_filters.ClientErrorAsWarning"},
+    },
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
@@ -232,6 +235,8 @@ LOGGING = {
     "loggers": {
         # Django's own loggers propagate to the root handler above.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # A request for a host not in ALLOWED_HOSTS: one WARNING line, no traceback.
+        "django.security.DisallowedHost": {"filters": ["client_error"], "propagate": True},
     },
 }
 
