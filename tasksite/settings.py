@@ -194,10 +194,21 @@ REMINDER_MAX_ATTEMPTS = env_number("REMINDER_MAX_ATTEMPTS", 5, integer=True)
 # How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
 REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or "reminders_app.channels.EventChannel"
 
-# Mail, for REMINDER_CHANNEL=reminders_app.channels.EmailChannel.
+# Mail, for REMINDER_CHANNEL=reminders_app.channels.EmailChannel: Django's settings
+# under their own names (README, "Deploying").
+EMAIL_BACKEND = (
+    os.environ.get("EMAIL_BACKEND", "") or "django.core.mail.backends.smtp.EmailBackend"
+)
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "") or "localhost"
 EMAIL_PORT = env_number("EMAIL_PORT", 25, integer=True)
-EMAIL_TIMEOUT = 30  # a mail server that hangs fails its reminder instead of the run
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # TLS from the start, usually port 465
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
+# A mail server that hangs fails its reminder instead of the run.
+EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "") or "reminders@localhost"
 # Rows claimed and written per transaction.
 REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 5000, integer=True)
