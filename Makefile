@@ -2,21 +2,38 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Re-install only when the requirement files change.
+# Re-install only when the lock changes.
 STAMP := $(VENV)/.installed
+# requirements.lock pins every package, transitive ones included, with hashes. It is
+# made by uv from requirements-dev.txt (which includes requirements.txt): edit those,
+# then `make lock`. Existing pins are kept; LOCK_ARGS="--upgrade" (or
+# "--upgrade-package NAME") moves them.
+LOCK_COMPILE = $(BIN)/uv pip compile requirements-dev.txt --generate-hashes \
+	--python-version 3.11 --custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 
-.PHONY: demo test lint worker serve bench clean
+.PHONY: install lock check-lock demo test lint worker serve bench clean
 
 # Development targets run in debug mode (the settings' default is production); an
 # explicit DJANGO_DEBUG in the environment wins.
 demo worker test bench: export DJANGO_DEBUG ?= true
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	touch $@
 
 install: $(STAMP)
+
+# Regenerate requirements.lock after editing requirements.txt or requirements-dev.txt.
+lock: $(STAMP)
+	$(LOCK_COMPILE) -o requirements.lock
+
+# Fails when requirements.lock does not match the requirement files (CI runs it).
+check-lock: $(STAMP)
+	cp requirements.lock $(VENV)/requirements.lock.check
+	$(LOCK_COMPILE) -o $(VENV)/requirements.lock.check
+	diff -u requirements.lock $(VENV)/requirements.lock.check || \
+		{ echo "requirements.lock is stale: run make lock" >&2; exit 1; }
 
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
