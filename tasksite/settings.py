@@ -196,9 +196,7 @@ REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or "reminders_app.chan
 
 # Mail, for REMINDER_CHANNEL=reminders_app.channels.EmailChannel: Django's settings
 # under their own names (README, "Deploying").
-EMAIL_BACKEND = (
-    os.environ.get("EMAIL_BACKEND", "") or "django.core.mail.backends.smtp.EmailBackend"
-)
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "") or "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "") or "localhost"
 EMAIL_PORT = env_number("EMAIL_PORT", 25, integer=True)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
