@@ -4,7 +4,7 @@ settings accept it as it stands, deploy checks included."""
 import os
 import re
 
-from tests.processes import PROJECT, run_manage
+from tests.processes import PROJECT, STRONG_SECRET_KEY, run_manage
 
 EXAMPLE = PROJECT / "deploy" / "reminders.env.example"
 READER = re.compile(
@@ -37,7 +37,7 @@ def test_the_settings_accept_the_example_and_pass_the_deploy_check(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_"))}
     env |= active | {
         "DJANGO_SETTINGS_MODULE": "tasksite.settings",
-        "DJANGO_SECRET_KEY": "k3y-" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ" * 2,
+        "DJANGO_SECRET_KEY": STRONG_SECRET_KEY,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'scratch.sqlite3'}",
     }
 

@@ -6,9 +6,7 @@ import os
 
 import pytest
 
-from tests.processes import run_many
-
-STRONG_KEY = "k3y-" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ" * 2
+from tests.processes import STRONG_SECRET_KEY, run_many
 
 PRINT_SETTINGS = """
 import json
@@ -27,7 +25,7 @@ def production_env(tmp_path, **overrides) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("DJANGO_")}
     return env | {
         "DJANGO_SETTINGS_MODULE": "tasksite.settings",
-        "DJANGO_SECRET_KEY": STRONG_KEY,
+        "DJANGO_SECRET_KEY": STRONG_SECRET_KEY,
         "DJANGO_ALLOWED_HOSTS": "reminders.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'scratch.sqlite3'}",
         **overrides,

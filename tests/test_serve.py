@@ -16,9 +16,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.processes import PROJECT, child_env, run_manage, stop, wait_for
+from tests.processes import PROJECT, STRONG_SECRET_KEY, child_env, run_manage, stop, wait_for
 
-STRONG_KEY = "k3y-" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ" * 2
 PASSWORD = "a-long-admin-password-1"
 
 
@@ -29,7 +28,7 @@ def site(tmp_path_factory):
     env = child_env(
         DJANGO_SETTINGS_MODULE="tasksite.settings",
         DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY=STRONG_KEY,
+        DJANGO_SECRET_KEY=STRONG_SECRET_KEY,
         DJANGO_SECURE_SSL_REDIRECT="false",
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         DJANGO_STATIC_ROOT=str(tmp / "static"),
