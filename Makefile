@@ -2,17 +2,38 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Re-install only when the requirement files change.
+# Re-install only when the lock changes.
 STAMP := $(VENV)/.installed
+# requirements.lock pins every package, transitive ones included, with hashes. It is
+# made by uv from requirements-dev.txt (which includes requirements.txt): edit those,
+# then `make lock`. Existing pins are kept; LOCK_ARGS="--upgrade" (or
+# "--upgrade-package NAME") moves them.
+LOCK_COMPILE = $(BIN)/uv pip compile requirements-dev.txt --generate-hashes \
+	--python-version 3.11 --custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 
-.PHONY: demo test lint worker bench clean
+.PHONY: install lock check-lock demo test lint worker serve bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+# Development targets run in debug mode (the settings' default is production); an
+# explicit DJANGO_DEBUG in the environment wins.
+demo worker test bench: export DJANGO_DEBUG ?= true
+
+$(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	touch $@
 
 install: $(STAMP)
+
+# Regenerate requirements.lock after editing requirements.txt or requirements-dev.txt.
+lock: $(STAMP)
+	$(LOCK_COMPILE) -o requirements.lock
+
+# Fails when requirements.lock does not match the requirement files (CI runs it).
+check-lock: $(STAMP)
+	cp requirements.lock $(VENV)/requirements.lock.check
+	$(LOCK_COMPILE) -o $(VENV)/requirements.lock.check
+	diff -u requirements.lock $(VENV)/requirements.lock.check || \
+		{ echo "requirements.lock is stale: run make lock" >&2; exit 1; }
 
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
@@ -24,6 +45,15 @@ demo: $(STAMP)
 worker: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py qcluster
+
+# The web process, in production mode (README "Deploying"): static files, schema, then
+# gunicorn on 127.0.0.1:8000 (0.0.0.0:$$PORT when PORT is set) with $$WEB_CONCURRENCY
+# workers (2 unless set); both variables are gunicorn's own.
+serve: export WEB_CONCURRENCY ?= 2
+serve: $(STAMP)
+	$(BIN)/python manage.py collectstatic --no-input -v0
+	$(BIN)/python manage.py migrate --no-input
+	exec $(BIN)/gunicorn tasksite.wsgi --no-control-socket
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

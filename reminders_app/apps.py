@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class RemindersAppConfig(AppConfig):
@@ -6,5 +7,8 @@ class RemindersAppConfig(AppConfig):
     verbose_name = "Reminders"
 
     def ready(self):
-        # Registers the system checks; the schedule itself is data (migration 0002).
-        from reminders_app import checks  # noqa: F401
+        from reminders_app import checks  # noqa: F401  (registers the system checks)
+        from reminders_app.schedule import restore_schedule_after_migrate
+
+        # Every `migrate` restores the hourly schedule if it is missing or altered.
+        post_migrate.connect(restore_schedule_after_migrate, sender=self)

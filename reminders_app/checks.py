@@ -13,48 +13,50 @@ from django.db import DatabaseError
 from django_q.models import Schedule
 
 from reminders_app.channels import get_channel
-from reminders_app.schedule import JOB_FUNC, SCHEDULE_NAME, SLOT_KWARG
+from reminders_app.schedule import JOB_FUNC, SCHEDULE_NAME
 
 
 @register()
 def check_schedule(app_configs=None, **kwargs):
-    """Warn when the schedule row is missing or names a function that does not load.
+    """Warn when the schedule row is missing or does not run the reminder job.
 
     Warnings, not errors: an error would stop `migrate`, the command that repairs both.
     """
     if app_configs is not None and not any(c.name == "reminders_app" for c in app_configs):
         return []
     try:
-        schedule = Schedule.objects.filter(name=SCHEDULE_NAME).first()
+        schedule = Schedule.objects.filter(name=SCHEDULE_NAME).order_by("pk").first()
     except DatabaseError:
         return []
+    repair = "Run `python manage.py migrate`, which restores it."
     if schedule is None:
         return [
             Warning(
                 f"The django-q2 schedule {SCHEDULE_NAME!r} is missing: reminders are not sent "
                 "every hour.",
-                hint=f"Add it again in the admin (Django Q > Scheduled tasks) as migration "
-                f"0002_hourly_schedule does: func {JOB_FUNC}, schedule type Hourly, repeats -1, "
-                f"intended date kwarg {SLOT_KWARG}, next run on a minute 0.",
+                hint=repair,
                 id="reminders_app.W001",
             )
         ]
+    if schedule.func == JOB_FUNC:
+        return []
     try:
         func = pydoc.locate(schedule.func)  # what django-q2's worker calls
     except Exception as exc:  # pydoc wraps whatever the module raised on import
         func, reason = None, f"importing it raised {type(exc).__name__}"
     else:
         reason = "it does not exist" if func is None else "it is not callable"
-    if not callable(func):
-        return [
-            Warning(
-                f"The django-q2 schedule {SCHEDULE_NAME!r} runs {schedule.func!r}, but {reason}: "
-                "every scheduled run fails.",
-                hint=f"Set its func to {JOB_FUNC} in the admin (Django Q > Scheduled tasks).",
-                id="reminders_app.W002",
-            )
-        ]
-    return []
+    if callable(func):
+        problem = f"which is not the reminder job {JOB_FUNC}: no reminders are sent"
+    else:
+        problem = f"but {reason}: every scheduled run fails"
+    return [
+        Warning(
+            f"The django-q2 schedule {SCHEDULE_NAME!r} runs {schedule.func!r}, {problem}.",
+            hint=repair,
+            id="reminders_app.W002",
+        )
+    ]
 
 
 @register()

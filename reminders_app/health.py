@@ -13,7 +13,7 @@ from django_q.models import Schedule
 
 from reminders_app import runs
 from reminders_app.models import ReminderLog, ReminderRun
-from reminders_app.schedule import INTERVAL, SCHEDULE_NAME
+from reminders_app.schedule import INTERVAL, JOB_FUNC, SCHEDULE_NAME
 
 # A worker is stale when no run has succeeded within two schedule intervals.
 STALE_AFTER = 2 * INTERVAL
@@ -74,9 +74,11 @@ def check_health(*, now: datetime | None = None) -> Health:
         key=lambda run: run.started_at,
         default=None,
     )
+    # The oldest row of the name is the schedule (as for `migrate`); a second is an impostor.
+    named = list(Schedule.objects.filter(name=SCHEDULE_NAME).order_by("pk")[:2])
     health = Health(
         checked_at=now,
-        schedule=Schedule.objects.filter(name=SCHEDULE_NAME).first(),
+        schedule=named[0] if named else None,
         last_finished=last_finished,
         last_succeeded=finished.filter(status=ReminderRun.Status.SUCCEEDED)
         .order_by("-started_at")
@@ -87,7 +89,19 @@ def check_health(*, now: datetime | None = None) -> Health:
         ).count(),
     )
     if health.schedule is None:
-        health.problems.append(f"the schedule {SCHEDULE_NAME!r} is missing")
+        health.problems.append(
+            f"the schedule {SCHEDULE_NAME!r} is missing: `manage.py migrate` restores it"
+        )
+    elif len(named) > 1:
+        health.problems.append(
+            f"more than one schedule is named {SCHEDULE_NAME!r}: `manage.py migrate` keeps "
+            "the first"
+        )
+    elif health.schedule.func != JOB_FUNC:
+        health.problems.append(
+            f"the schedule {SCHEDULE_NAME!r} runs {health.schedule.func!r}, not the reminder "
+            f"job {JOB_FUNC}: `manage.py migrate` restores it"
+        )
     elif health.schedule.repeats == 0:
         health.problems.append(f"the schedule {SCHEDULE_NAME!r} is paused (repeats = 0)")
     elif health.schedule.next_run is None:

@@ -116,12 +116,11 @@ class ReminderLog(models.Model):
     # A due date whose reminder is one of these is done: no run selects it again.
     SETTLED = (Status.SENT, Status.SUPPRESSED)
 
-    # CASCADE: deleting a task deletes its reminders with it (the admin's delete
-    # confirmation lists them), so the trail never shows a row whose task is gone.
-    # See README, "Deleting tasks".
+    # PROTECT: the trail is evidence, so a task that has reminders (or a user whose
+    # tasks have) cannot be deleted; complete it instead. See README, "Deleting tasks".
     task = models.ForeignKey(
         "tasks_app.Task",
-        on_delete=models.CASCADE,
+        on_delete=models.PROTECT,
         related_name="reminders",
         # The unique constraint below starts with task_id and serves lookups by task.
         db_index=False,

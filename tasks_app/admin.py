@@ -2,10 +2,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from reminders_app.admin import ReadOnlyPermissions, run_link
+from reminders_app.admin import ReadOnlyPermissions, TrailProtectedDeletes, run_link
 from reminders_app.models import ReminderLog
 from tasks_app.models import Task
 
@@ -64,7 +66,7 @@ class ReminderInline(ReadOnlyPermissions, admin.TabularInline):
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(TrailProtectedDeletes, admin.ModelAdmin):
     list_display = ["title", "owner", "due_at", "is_open", "last_reminder_status"]
     list_filter = [OpenFilter, DueFilter]
     list_select_related = ["owner"]
@@ -94,12 +96,11 @@ class TaskAdmin(admin.ModelAdmin):
             return None
         return ReminderLog.Status(obj.last_reminder_status).label
 
-    def get_deleted_objects(self, objs, request):
-        """Deleting a task takes its reminders with it (ReminderLog.task cascades).
 
-        The reminder admin refuses every delete, which would make any task with a
-        reminder undeletable here; whoever may delete the task may delete its trail.
-        """
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        perms_needed.discard(ReminderLog._meta.verbose_name)
-        return deleted, model_count, perms_needed, protected
+# A user owns tasks: deleting one whose tasks have reminders is refused the same way.
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class OwnerAdmin(TrailProtectedDeletes, UserAdmin):
+    pass

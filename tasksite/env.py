@@ -55,5 +55,19 @@ def env_number(name: str, default: float, *, maximum: float, integer: bool = Fal
         raise ImproperlyConfigured(f"{name} {exc}, not {raw[:40]!r}") from None
 
 
+def env_non_negative(name: str, default: int) -> int:
+    """A whole number of zero or more from the environment (zero turns a feature off)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 or more, not {raw!r}")
+    return value
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]

@@ -4,23 +4,64 @@ The variables and their defaults are listed in README.md ("Configuration").
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from tasksite.env import env_bool, env_list, env_number
+from tasksite.env import env_bool, env_list, env_non_negative, env_number
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Production is the default: development (`make demo`, `make test`, runserver in the
+# README) turns debug on with DJANGO_DEBUG=true.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 _DEV_SECRET_KEY = "django-insecure-development-key-not-for-production"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or _DEV_SECRET_KEY
-if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
+if not DEBUG:
+    # What Django's check --deploy calls strong (security.W009); the key is never echoed.
+    if SECRET_KEY == _DEV_SECRET_KEY:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
+    if (
+        len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 5
+        or SECRET_KEY.startswith("django-insecure-")
+    ):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be at least 50 random characters when DJANGO_DEBUG is false "
+            f"(it has {len(SECRET_KEY)})"
+        )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+
+# --- HTTPS (README, "Deploying"): on by default in production ---------------------
+# Behind a proxy that terminates TLS, trust its X-Forwarded-Proto header, and only then:
+# a client could send the header itself to a server it reaches directly.
+SECURE_PROXY_SSL_HEADER = None
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# A load balancer probes these over plain HTTP; a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+# One year, as the browsers' preload lists require; 0 sends no HSTS header.
+SECURE_HSTS_SECONDS = env_non_negative("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+# Cookies are Secure whenever the site is served over HTTPS. Plain HTTP (the redirect
+# turned off with no proxy trusted, e.g. a smoke test on localhost) would otherwise
+# never get its session or CSRF cookie back, and nobody could log in.
+_HTTPS = SECURE_SSL_REDIRECT or SECURE_PROXY_SSL_HEADER is not None
+SESSION_COOKIE_SECURE = _HTTPS
+CSRF_COOKIE_SECURE = _HTTPS
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not _origin.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(
+            f"DJANGO_CSRF_TRUSTED_ORIGINS must list origins such as https://example.com, "
+            f"not {_origin!r}"
+        )
 
 INSTALLED_APPS = [
     "reminders_app.admin_site.RemindersAdminConfig",  # django.contrib.admin
@@ -30,18 +71,23 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "axes",  # login lockout; its AccessAttempt admin shows and resets lockouts
     "tasks_app",
     "reminders_app",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves collectstatic's output (hashed, compressed) from the web process itself.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tasksite.urls"
@@ -97,13 +143,47 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- Login lockout (django-axes) ---------------------------------------------
+# After DJANGO_LOGIN_FAILURE_LIMIT failed logins for one username from one address,
+# every login for that pair, the right password included, is refused for
+# DJANGO_LOGIN_COOLOFF_MINUTES. Staff see and lift lockouts in the admin (Axes >
+# Access attempts: deleting the attempt lifts it). axes logs the lockout with the
+# username and address masked and never the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_number("DJANGO_LOGIN_FAILURE_LIMIT", 5, integer=True, maximum=1000)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_number("DJANGO_LOGIN_COOLOFF_MINUTES", 60, maximum=365 * 24 * 60)
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Tries during a lockout do not extend it: it ends COOLOFF minutes after it began.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True  # a successful login forgets earlier typos
+AXES_VERBOSE = False  # no start-up line in every command's output
+# REMOTE_ADDR, or behind a trusted proxy the address it forwards (tasksite/client_ip.py).
+AXES_CLIENT_IP_CALLABLE = "tasksite.client_ip.client_ip"
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `collectstatic` (run by `make serve`) writes here; whitenoise serves it.
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", "") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # In production, names carry a hash of the content (cached for a year) and gzip
+    # copies sit beside them; that needs collectstatic's manifest. In debug (runserver,
+    # the tests) the files are served as they are from each app, no collectstatic needed.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # --- Reminders -------------------------------------------------------------
 # Each number has a ceiling (README, "Configuration"): a value past it would
@@ -120,10 +200,19 @@ REMINDER_MAX_ATTEMPTS = env_number("REMINDER_MAX_ATTEMPTS", 5, integer=True, max
 # How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
 REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or "reminders_app.channels.EventChannel"
 
-# Mail, for REMINDER_CHANNEL=reminders_app.channels.EmailChannel.
+# Mail, for REMINDER_CHANNEL=reminders_app.channels.EmailChannel: Django's settings
+# under their own names (README, "Deploying").
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "") or "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "") or "localhost"
 EMAIL_PORT = env_number("EMAIL_PORT", 25, integer=True, maximum=65535)
-EMAIL_TIMEOUT = 30  # a mail server that hangs fails its reminder instead of the run
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # TLS from the start, usually port 465
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
+# A mail server that hangs fails its reminder instead of the run.
+EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10, maximum=3600)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "") or "reminders@localhost"
 # Rows claimed and written per transaction (SQLite binds two values per row).
 REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 5000, integer=True, maximum=10_000)
@@ -142,6 +231,9 @@ LOGGING = {
             "timestamp": True,
         },
     },
+    "filters": {
+        "client_error": {"()": "tasksite.log_filters.ClientErrorAsWarning"},
+    },
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
@@ -153,6 +245,8 @@ LOGGING = {
     "loggers": {
         # Django's own loggers propagate to the root handler above.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # A request for a host not in ALLOWED_HOSTS: one WARNING line, no traceback.
+        "django.security.DisallowedHost": {"filters": ["client_error"], "propagate": True},
     },
 }
 

@@ -15,6 +15,8 @@ from django.db import connection
 from reminders_app.models import ReminderLog
 
 PROJECT = Path(__file__).resolve().parent.parent
+# A key the production settings accept (50+ characters, many different ones).
+STRONG_SECRET_KEY = "k3y-" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ" * 2
 
 
 def database_url() -> str:

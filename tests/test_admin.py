@@ -213,7 +213,7 @@ def test_the_task_page_shows_its_reminders_read_only(client, superuser):
     assert reverse("admin:reminders_app_reminderrun_change", args=[reminder.run_id]) in html
 
 
-def test_a_superuser_edits_a_task_and_deleting_it_takes_its_reminders(client, superuser):
+def test_a_superuser_edits_a_task_but_cannot_delete_it_with_its_reminders(client, superuser):
     reminder = ReminderLogFactory()
     task = reminder.task
     client.force_login(superuser)
@@ -242,11 +242,97 @@ def test_a_superuser_edits_a_task_and_deleting_it_takes_its_reminders(client, su
     task.refresh_from_db()
     assert (task.title, task.due_at) == ("Renamed", None)
 
+    # The trail is evidence: a task with reminders is not deleted (README, "Deleting tasks").
     delete = reverse("admin:tasks_app_task_delete", args=[task.pk])
-    assert "Reminder logs: 1" in client.get(delete).text  # the confirmation lists it
-    client.post(delete, {"post": "yes"})
+    assert_refused(client.get(delete), reminder)
+    assert_refused(client.post(delete, {"post": "yes"}), reminder)
+    assert Task.objects.filter(pk=task.pk).exists()
+    assert ReminderLog.objects.filter(pk=reminder.pk).exists()
+
+
+# --- Nobody can erase the trail by deleting what it points at ------------------------
+
+
+def assert_refused(response, *reminders):
+    """Django admin's standard refusal: the protected rows listed, no 'Yes' button."""
+    assert response.status_code == 200
+    html = response.text
+    assert "would require deleting the following protected related objects" in html
+    for reminder in reminders:
+        assert f"Reminder {reminder.pk}" in html
+    assert "Yes, I’m sure" not in html  # nothing to confirm
+    assert "permission to delete" not in html  # no permission could allow it
+
+
+@pytest.fixture
+def deleter():
+    """Staff allowed to delete tasks and users, and nothing about reminders."""
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(username="deleter", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            codename__in=["view_task", "delete_task", "view_user", "delete_user"]
+        )
+    )
+    return user
+
+
+@pytest.mark.parametrize("who", ["superuser", "deleter"])
+def test_deleting_a_task_with_reminders_is_refused_and_keeps_the_trail(client, request, who):
+    reminder = ReminderLogFactory()
+    client.force_login(request.getfixturevalue(who))
+    before = snapshot()
+    delete = reverse("admin:tasks_app_task_delete", args=[reminder.task_id])
+
+    assert_refused(client.get(delete), reminder)
+    assert_refused(client.post(delete, {"post": "yes"}), reminder)
+
+    assert Task.objects.filter(pk=reminder.task_id).exists()
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("who", ["superuser", "deleter"])
+def test_deleting_selected_tasks_is_refused_when_any_has_reminders(client, request, who):
+    reminder = ReminderLogFactory()
+    plain = TaskFactory()
+    client.force_login(request.getfixturevalue(who))
+    before = snapshot()
+    form = {"action": "delete_selected", "_selected_action": [reminder.task_id, plain.pk]}
+
+    assert_refused(client.post(task_changelist(), form), reminder)
+    assert_refused(client.post(task_changelist(), form | {"post": "yes"}), reminder)
+
+    assert Task.objects.filter(pk__in=[reminder.task_id, plain.pk]).count() == 2
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("who", ["superuser", "deleter"])
+def test_deleting_a_user_whose_tasks_have_reminders_is_refused(client, request, who):
+    reminder = ReminderLogFactory()
+    owner = reminder.task.owner
+    client.force_login(request.getfixturevalue(who))
+    before = snapshot()
+    delete = reverse("admin:auth_user_delete", args=[owner.pk])
+    bulk = {"action": "delete_selected", "_selected_action": [owner.pk], "post": "yes"}
+
+    assert_refused(client.get(delete), reminder)
+    assert_refused(client.post(delete, {"post": "yes"}), reminder)
+    assert_refused(client.post(reverse("admin:auth_user_changelist"), bulk), reminder)
+
+    assert type(owner).objects.filter(pk=owner.pk).exists()
+    assert snapshot() == before
+
+
+def test_a_task_without_reminders_can_still_be_deleted(client, deleter):
+    task = TaskFactory()
+    client.force_login(deleter)
+    delete = reverse("admin:tasks_app_task_delete", args=[task.pk])
+
+    assert "Yes, I’m sure" in client.get(delete).text
+    assert client.post(delete, {"post": "yes"}).status_code == 302
+
     assert not Task.objects.filter(pk=task.pk).exists()
-    assert not ReminderLog.objects.filter(pk=reminder.pk).exists()
 
 
 # --- Finding reminders ---------------------------------------------------------------

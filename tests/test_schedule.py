@@ -2,12 +2,16 @@
 
 import importlib
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import psycopg
 import pytest
 import time_machine
 from django.apps import apps
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
+from django.urls import reverse
 from django_q.brokers import get_broker
 from django_q.models import OrmQ, Schedule
 from django_q.scheduler import scheduler
@@ -15,6 +19,7 @@ from django_q.scheduler import scheduler
 from reminders_app.jobs import process_reminders
 from reminders_app.models import ReminderRun
 from reminders_app.schedule import JOB_FUNC, SCHEDULE_NAME, SLOT_KWARG
+from tests.factories import UserFactory
 from tests.processes import child_env, run_manage
 
 H = timedelta(hours=1)
@@ -194,3 +199,153 @@ def test_a_run_by_hand_has_no_slot_or_lag(now):
 
     run = ReminderRun.objects.get(pk=summary["run_id"])
     assert (run.scheduled_for, run.lag) == (None, None)
+
+
+# --- Nobody can hijack it: the admin locks it, status and check flag it, migrate repairs it
+
+
+def migrate():
+    call_command("migrate", verbosity=0)
+
+
+def status_problems() -> tuple[int, str]:
+    try:
+        call_command("reminders_status", stdout=StringIO())
+    except CommandError as exc:
+        return exc.returncode, str(exc)
+    return 0, ""
+
+
+def check_warnings() -> str:
+    out, err = StringIO(), StringIO()
+    call_command("check", stdout=out, stderr=err)
+    return out.getvalue() + err.getvalue()
+
+
+@pytest.fixture
+def hijacked(hourly_schedule):
+    """Paused by an operator, then pointed at another function that loads fine."""
+    hourly_schedule.repeats = 0
+    hourly_schedule.func = "os.getpid"
+    hourly_schedule.save()
+    return hourly_schedule
+
+
+def test_a_schedule_running_another_function_is_unhealthy_and_warned_about(hijacked):
+    code, error = status_problems()
+
+    assert code == 1
+    assert "runs 'os.getpid', not the reminder job reminders_app.jobs.process_reminders" in error
+    assert (
+        "(reminders_app.W002) The django-q2 schedule 'send-due-reminders' runs 'os.getpid', "
+        "which is not the reminder job reminders_app.jobs.process_reminders"
+    ) in check_warnings()
+
+
+def test_migrate_restores_the_function_and_keeps_the_pause_and_next_run(hijacked):
+    next_run = hijacked.next_run
+    Schedule.objects.filter(pk=hijacked.pk).update(
+        hook="os.system", args="'echo owned'", kwargs="x=1", schedule_type=Schedule.MINUTES
+    )
+
+    migrate()
+
+    schedule = Schedule.objects.get(name=SCHEDULE_NAME)
+    assert schedule.pk == hijacked.pk
+    assert (schedule.func, schedule.schedule_type, schedule.intended_date_kwarg) == (
+        JOB_FUNC,
+        Schedule.HOURLY,
+        SLOT_KWARG,
+    )
+    assert (schedule.hook, schedule.args, schedule.kwargs) == (None, None, None)
+    assert (schedule.repeats, schedule.next_run) == (0, next_run)
+    assert "reminders_app.W00" not in check_warnings()
+
+
+def test_migrate_recreates_a_deleted_schedule_for_the_next_top_of_the_hour(hourly_schedule):
+    hourly_schedule.delete()
+    assert "(reminders_app.W001)" in check_warnings()
+    assert "'send-due-reminders' is missing" in status_problems()[1]
+
+    with time_machine.travel(CLOCK, tick=False):
+        migrate()
+
+    schedule = Schedule.objects.get(name=SCHEDULE_NAME)
+    assert (schedule.func, schedule.repeats, schedule.next_run) == (JOB_FUNC, -1, SLOT + H)
+
+
+def test_migrate_gives_a_schedule_without_next_run_the_next_top_of_the_hour(hourly_schedule):
+    Schedule.objects.filter(pk=hourly_schedule.pk).update(next_run=None)
+
+    with time_machine.travel(CLOCK, tick=False):
+        migrate()
+
+    assert Schedule.objects.get(name=SCHEDULE_NAME).next_run == SLOT + H
+
+
+def test_migrate_removes_a_second_schedule_of_the_same_name(hourly_schedule):
+    Schedule.objects.create(name=SCHEDULE_NAME, func="os.getpid", next_run=SLOT)
+    assert "more than one schedule is named" in status_problems()[1]
+
+    migrate()
+
+    assert list(Schedule.objects.filter(name=SCHEDULE_NAME)) == [hourly_schedule]
+
+
+@pytest.fixture
+def superuser_client(db, client):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    return client
+
+
+def test_the_admin_pauses_the_schedule_but_cannot_change_what_it_runs(
+    superuser_client, hourly_schedule
+):
+    url = reverse("admin:django_q_schedule_change", args=[hourly_schedule.pk])
+    page = superuser_client.get(url).text
+    assert 'name="func"' not in page and 'name="repeats"' in page
+
+    response = superuser_client.post(
+        url,
+        {
+            "name": "renamed",
+            "func": "os.getpid",
+            "hook": "os.system",
+            "args": "'echo owned'",
+            "schedule_type": Schedule.MINUTES,
+            "repeats": "0",
+            "next_run_0": "2030-01-01",
+            "next_run_1": "13:00:00",
+            "_save": "Save",
+        },
+    )
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    schedule = Schedule.objects.get(pk=hourly_schedule.pk)
+    assert (schedule.name, schedule.func, schedule.hook, schedule.args) == (
+        SCHEDULE_NAME,
+        JOB_FUNC,
+        None,
+        None,
+    )
+    assert schedule.schedule_type == Schedule.HOURLY
+    assert (schedule.repeats, schedule.next_run) == (0, datetime(2030, 1, 1, 13, tzinfo=UTC))
+
+
+def test_the_admin_cannot_delete_the_schedule_or_add_another_by_its_name(
+    superuser_client, hourly_schedule
+):
+    delete = reverse("admin:django_q_schedule_delete", args=[hourly_schedule.pk])
+    changelist = reverse("admin:django_q_schedule_changelist")
+    bulk = {"action": "delete_selected", "_selected_action": [hourly_schedule.pk]}
+
+    assert superuser_client.post(delete, {"post": "yes"}).status_code == 403
+    assert "the reminder schedule" in superuser_client.post(changelist, bulk).text
+    assert superuser_client.post(changelist, bulk | {"post": "yes"}).status_code == 403
+    added = superuser_client.post(
+        reverse("admin:django_q_schedule_add"),
+        {"name": SCHEDULE_NAME, "func": "os.getpid", "schedule_type": "O", "repeats": "-1"},
+    )
+
+    assert "is the reminder job" in added.text
+    assert list(Schedule.objects.all()) == [hourly_schedule]

@@ -1,0 +1,25 @@
+"""ReminderLog.task: PROTECT instead of CASCADE, so deleting a task never erases its
+reminders (README, "Deleting tasks"). Django enforces it; the schema does not change."""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("reminders_app", "0005_run_outcomes_and_lean_log_indexes"),
+        ("tasks_app", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.AlterField(
+            model_name="reminderlog",
+            name="task",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="reminders",
+                to="tasks_app.task",
+            ),
+        ),
+    ]
