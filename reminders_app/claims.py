@@ -23,7 +23,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from reminders_app.channels import Reminder
+from reminders_app.channels import DeliveryError, Reminder
 from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.plan import MAX_RETRY_DELAY, Keyset, RunPlan, aware
 from reminders_app.selection import candidates_query
@@ -242,12 +242,14 @@ def mark_sent(run: ReminderRun, reminders: Sequence[Reminder]) -> list[Reminder]
 def mark_failed(
     run: ReminderRun, failures: Sequence[tuple[Reminder, BaseException]], plan: RunPlan
 ) -> int:
-    """Record failed deliveries: retried later with backoff, or given up after
-    `plan.max_attempts`. Returns how many rows this run still owned."""
+    """Record failed deliveries: retried later with backoff, or given up when
+    permanent or after `plan.max_attempts`. Returns how many rows this run still
+    owned."""
     failed = 0
     for reminder, exc in failures:
         attempts = reminder.attempts + 1
-        give_up = attempts >= plan.max_attempts
+        permanent = isinstance(exc, DeliveryError) and exc.permanent
+        give_up = permanent or attempts >= plan.max_attempts
         failed += ReminderLog.objects.filter(pk=reminder.log_id, run=run).update(
             status=Status.FAILED,
             sent_at=None,
@@ -279,7 +281,11 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def error_text(exc: BaseException) -> str:
-    """The exception's type: short, and never the message, which may quote task data."""
+    """What a failed row keeps: a classified failure's class and code (`permanent:
+    smtp 550`), else the exception's type; never its message, which may quote task
+    data, an address or a server's text."""
+    if isinstance(exc, DeliveryError):
+        return f"{'permanent' if exc.permanent else 'temporary'}: {exc.code}"[:200]
     cls = type(exc)
     module = "" if cls.__module__ == "builtins" else f"{cls.__module__}."
     return f"{module}{cls.__qualname__}"[:200]

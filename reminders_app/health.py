@@ -119,6 +119,15 @@ def check_health(*, now: datetime | None = None) -> Health:
             f"no run has succeeded since {last.finished_at.isoformat()} "
             f"(more than {STALE_AFTER.total_seconds() / 3600:g} hours)"
         )
+    finished_last = health.last_finished
+    if finished_last is not None and finished_last.status == ReminderRun.Status.FAILED:
+        reason = f" ({finished_last.error})" if finished_last.error else ""
+        health.problems.append(f"the last run failed{reason}")
+    elif finished_last is not None and finished_last.failed > finished_last.sent:
+        health.problems.append(
+            f"most deliveries of the last run failed ({finished_last.failed} failed, "
+            f"{finished_last.sent} sent)"
+        )
     return health
 
 

@@ -12,7 +12,8 @@ from datetime import datetime
 from django.db import DatabaseError, connection, transaction
 
 from reminders_app import claims, runs
-from reminders_app.channels import Channel, Reminder, get_channel
+from reminders_app.channels import Channel, get_channel
+from reminders_app.delivery import Deliveries, Outage, Outcomes
 from reminders_app.models import ReminderRun
 from reminders_app.plan import Keyset, RunPlan, aware
 from reminders_app.runs import Counts
@@ -100,85 +101,130 @@ def process_reminders(
         },
     )
     status, error = RunStatus.SUCCEEDED, ""
-    sent_lines = SentLines(run_id=summary.run_id)
+    batches = Batches(plan, run=run, channel=channel, stop=stop)
     try:
         after = None
         while not stop.is_set():
-            counts, sent, after = _process_batch(
-                plan, after=after, run=run, channel=channel, stop=stop
-            )
-            summary.counts += counts
-            sent_lines.add(sent)  # logged once committed: each line stands for a row
-            if counts.selected < plan.batch_size:
+            selected, after = batches.process(after)
+            if selected < plan.batch_size:
                 break
         if stop.is_set():
             status, error = RunStatus.INTERRUPTED, "stopped by a signal"
         # Again at the end: a run killed just before this one started may have
         # still held its lock then.
         runs.reap_dead_runs(current=run)
+    except Outage:
+        # The relay is down: the claims went back untouched, for the first run
+        # after it returns. A run that delivers nothing must not look healthy.
+        status, error = RunStatus.FAILED, "outage"
+        logger.error(
+            "delivery_outage", extra={"event": "delivery_outage", "run_id": summary.run_id}
+        )
     except BaseException as exc:
         status, error = RunStatus.FAILED, type(exc).__name__
         raise
     finally:
-        sent_lines.close()  # the run's finish time covers writing its lines
-        _finish(run, status=status, error=error)
+        batches.close()  # the run's finish time covers writing its log lines
+        summary.counts = _finish(run, status=status, error=error) or batches.counts
         summary.status = status
     return summary
 
 
-def _process_batch(
-    plan: RunPlan, *, after: Keyset | None, run: ReminderRun, channel: Channel, stop
-) -> tuple[Counts, list[Reminder], Keyset | None]:
-    """Claim, deliver and settle one batch; return its counts, the reminders it
-    recorded sent and the keyset to continue after.
+class Batches:
+    """Claims, delivers and records a run's batches, one at a time.
 
     A transactional channel delivers inside the claiming transaction: the batch
     commits whole or not at all. Any other channel gets its claims committed first,
-    so a run that dies mid-delivery leaves claims a later run can take over; a run
-    asked to stop ends its delivery early and releases the claims it did not
-    deliver, so the next run takes them at once.
+    so a run that dies mid-delivery leaves claims a later run can take over; its
+    deliveries run on a pool (reminders_app.delivery) and each answer is recorded
+    within a quarter of a second; claims left without an answer (a stop, an
+    outage, a timeout) are released for the next run without spending an attempt.
     """
-    if channel.transactional:
-        with transaction.atomic(durable=True):
-            batch = claims.claim_batch(plan, after=after, run=run, sent=True)
-            sent, failures = [], []
-            _deliver(batch.claimed, channel=channel, run=run, sent=sent, failures=failures)
-            counts, sent = _settle(batch, sent, failures, run=run, plan=plan, pending=False)
-        return counts, sent, batch.last
-    with transaction.atomic(durable=True):
-        batch = claims.claim_batch(plan, after=after, run=run, sent=False)
-    sent, failures = [], []
-    try:
-        _deliver(batch.claimed, channel=channel, run=run, sent=sent, failures=failures, stop=stop)
-    finally:
-        # Even when delivery is cut short (a timeout raised inside the channel),
-        # what went out is recorded, so no later run sends it again.
-        with transaction.atomic(durable=True):
-            counts, sent = _settle(batch, sent, failures, run=run, plan=plan, pending=True)
-    return counts, sent, batch.last
 
+    def __init__(self, plan: RunPlan, *, run: ReminderRun, channel: Channel, stop):
+        self.plan, self.run, self.channel, self.stop = plan, run, channel, stop
+        self.counts = Counts()
+        self.sent_lines = SentLines(run_id=str(run.pk))
+        self.deliveries = None if channel.transactional else Deliveries(channel)
 
-def _deliver(claimed, *, channel: Channel, run, sent: list, failures: list, stop=None) -> None:
-    """Hand each reminder to the channel, appending it to `sent` or, with its error,
-    to `failures`: an error stays with its reminder. Ends early once `stop` is set.
-    The lists are the caller's, so what went out before an exception (a cluster
-    timeout raised inside the channel) is still recorded."""
-    for reminder in claimed:
-        if stop is not None and stop.is_set():
-            return
+    def process(self, after: Keyset | None) -> tuple[int, Keyset | None]:
+        """One batch; returns how many due reminders it selected and the keyset to
+        continue after."""
+        if self.channel.transactional:
+            with transaction.atomic(durable=True):
+                batch = claims.claim_batch(self.plan, after=after, run=self.run, sent=True)
+                self._count(selected=batch.selected, skipped=batch.selected - len(batch.claimed))
+                self.channel.prepare(batch.claimed)
+                outcomes = Outcomes()
+                for reminder in batch.claimed:
+                    try:
+                        self.channel.deliver(reminder)
+                    except DatabaseError:
+                        raise  # the database is gone or the transaction is broken
+                    except Exception as exc:
+                        outcomes.failed.append((reminder, exc))
+                    else:
+                        outcomes.sent.append(reminder)
+                self._record(outcomes, claimed_sent=True)
+            self._log(outcomes)
+            return batch.selected, batch.last
+        with transaction.atomic(durable=True):
+            batch = claims.claim_batch(self.plan, after=after, run=self.run, sent=False)
+            self._count(selected=batch.selected, skipped=batch.selected - len(batch.claimed))
+        answered = set()
+
+        def record(outcomes: Outcomes) -> None:
+            with transaction.atomic(durable=True):
+                self._record(outcomes)
+            answered.update(r.log_id for r in outcomes.sent + outcomes.unreached)
+            answered.update(r.log_id for r, _ in outcomes.failed)
+            self._log(outcomes)
+
         try:
-            channel.deliver(reminder)
-        except DatabaseError:
-            raise  # the database is gone or the transaction is broken: stop the run
-        except Exception as exc:
-            failures.append((reminder, exc))
+            self.deliveries.deliver(batch.claimed, record=record, stop=self.stop)
+        finally:
+            unanswered = [r for r in batch.claimed if r.log_id not in answered]
+            if unanswered:
+                with transaction.atomic(durable=True):
+                    released = claims.release(self.run, unanswered, self.plan)
+                    self._count(released=released, skipped=len(unanswered) - released)
+        return batch.selected, batch.last
+
+    def _record(self, outcomes: Outcomes, *, claimed_sent: bool = False) -> None:
+        """Write each answer and add it to the run's counts, in the caller's
+        transaction. A row another run took over meanwhile is that run's to record:
+        it counts as skipped here."""
+        if claimed_sent:  # the claim itself wrote them `sent`
+            sent = outcomes.sent
+        else:
+            sent = outcomes.sent = claims.mark_sent(self.run, outcomes.sent)
+        failed = claims.mark_failed(self.run, outcomes.failed, self.plan)
+        released = claims.release(self.run, outcomes.unreached, self.plan)
+        answered = len(outcomes.sent) + len(outcomes.failed) + len(outcomes.unreached)
+        self._count(
+            sent=len(sent),
+            failed=failed,
+            released=released,
+            skipped=answered - len(sent) - failed - released,
+        )
+
+    def _count(self, **counts: int) -> None:
+        counts = Counts(**counts)
+        if any(counts.as_dict().values()):
+            runs.record_batch(self.run, counts)
+            self.counts += counts
+
+    def _log(self, outcomes: Outcomes) -> None:
+        """Log what was just committed: each line stands for a row."""
+        self.sent_lines.add(outcomes.sent)
+        for reminder, exc in outcomes.failed:
             # No exc_info: a channel's exception message may quote task content.
             logger.error(
                 "reminder_failed",
                 extra={
                     "event": "reminder_failed",
                     "task_id": reminder.task_id,
-                    "run_id": str(run.pk),
+                    "run_id": str(self.run.pk),
                     "due_at": reminder.due_at.isoformat(),
                     "reminder_id": reminder.log_id,
                     "attempt": reminder.attempts + 1,
@@ -186,35 +232,11 @@ def _deliver(claimed, *, channel: Channel, run, sent: list, failures: list, stop
                     "stack": "".join(traceback.format_tb(exc.__traceback__)),
                 },
             )
-        else:
-            sent.append(reminder)
 
-
-def _settle(batch: claims.Batch, sent, failures, *, run, plan: RunPlan, pending: bool):
-    """Record each outcome and the batch's counts; return the counts and the
-    reminders recorded sent.
-
-    `pending` rows were claimed before delivery and are marked sent here, and the
-    claims left undelivered are released; the others were written `sent` by the
-    claim itself.
-    """
-    released = 0
-    if pending:
-        sent = claims.mark_sent(run, sent)
-        handled = {r.log_id for r in sent} | {r.log_id for r, _ in failures}
-        released = claims.release(run, [r for r in batch.claimed if r.log_id not in handled], plan)
-    failed = claims.mark_failed(run, failures, plan)
-    # Reminders another run claimed first, or took over from this one, are skipped.
-    counts = Counts(
-        selected=batch.selected,
-        sent=len(sent),
-        skipped=batch.selected - len(sent) - failed - released,
-        failed=failed,
-        released=released,
-    )
-    if batch.selected:
-        runs.record_batch(run, counts)
-    return counts, sent
+    def close(self) -> None:
+        if self.deliveries is not None:
+            self.deliveries.close()
+        self.sent_lines.close()
 
 
 class SentLines:
@@ -270,7 +292,8 @@ class SentLines:
             pass
 
 
-def _finish(run: ReminderRun, *, status: str, error: str) -> None:
+def _finish(run: ReminderRun, *, status: str, error: str) -> Counts | None:
+    """Record the run's end; return its counts as recorded (None if it could not be)."""
     run_id = str(run.pk)
     try:
         run = runs.finish_run(run, status=status, error=error)
@@ -285,7 +308,7 @@ def _finish(run: ReminderRun, *, status: str, error: str) -> None:
                 "run_not_recorded",
                 extra={"event": "run_not_recorded", "run_id": run_id, "status": status},
             )
-            return
+            return None
     logger.info(
         "run_finished",
         extra={
@@ -296,3 +319,4 @@ def _finish(run: ReminderRun, *, status: str, error: str) -> None:
             "duration_ms": round(run.duration.total_seconds() * 1000, 1),
         },
     )
+    return Counts(**{name: getattr(run, name) for name in Counts().as_dict()})

@@ -6,6 +6,7 @@ be used, so a bad deploy stops at start-up instead of misbehaving later.
 
 import math
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -67,6 +68,15 @@ def env_non_negative(name: str, default: int) -> int:
     if value < 0:
         raise ImproperlyConfigured(f"{name} must be 0 or more, not {raw!r}")
     return value
+
+
+def env_url(name: str, default: str) -> str:
+    """An absolute http(s) URL without a trailing slash."""
+    raw = os.environ.get(name, "").strip() or default
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ImproperlyConfigured(f"{name} must be an http:// or https:// URL, not {raw[:60]!r}")
+    return raw.rstrip("/")
 
 
 def env_list(name: str, default: str) -> list[str]:

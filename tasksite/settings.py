@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from tasksite.env import env_bool, env_list, env_non_negative, env_number
+from tasksite.env import env_bool, env_list, env_non_negative, env_number, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -199,6 +199,13 @@ REMINDER_CLAIM_TIMEOUT_SECONDS = env_number(
 REMINDER_MAX_ATTEMPTS = env_number("REMINDER_MAX_ATTEMPTS", 5, integer=True, maximum=1000)
 # How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
 REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or "reminders_app.channels.EventChannel"
+# Deliveries at once for a channel that acts outside the database: each on a thread
+# with its own reused connection to the relay (README, "Email").
+REMINDER_DELIVERY_CONCURRENCY = env_number(
+    "REMINDER_DELIVERY_CONCURRENCY", 16, integer=True, maximum=256
+)
+# The site's public address: links in mail, and the domain of their Message-IDs.
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000")
 
 # Mail, for REMINDER_CHANNEL=reminders_app.channels.EmailChannel: Django's settings
 # under their own names (README, "Deploying").

@@ -14,32 +14,39 @@ from reminders_app.channels import Channel, EventChannel, Reminder
 from tasks_app.models import Task
 
 
-def _refuse(reminder: Reminder) -> None:
-    title = Task.objects.values_list("title", flat=True).get(pk=reminder.task_id)
-    raise RuntimeError(f"mail server refused {title!r}")
+class _Refusing(EventChannel):
+    """Reads the batch's titles in prepare(), as a channel must (deliver() may run on
+    another thread), so that its failures can quote them."""
+
+    def prepare(self, reminders: list[Reminder]) -> None:
+        ids = [r.task_id for r in reminders]
+        self.titles = dict(Task.objects.filter(pk__in=ids).values_list("pk", "title"))
+
+    def refuse(self, reminder: Reminder) -> None:
+        raise RuntimeError(f"mail server refused {self.titles[reminder.task_id]!r}")
 
 
-class AlwaysFails(EventChannel):
+class AlwaysFails(_Refusing):
     """Every delivery fails."""
 
     def deliver(self, reminder: Reminder) -> None:
-        _refuse(reminder)
+        self.refuse(reminder)
 
 
-class FailsForUndeliverable(EventChannel):
+class FailsForUndeliverable(_Refusing):
     """Deliveries fail for tasks whose title contains "undeliverable"."""
 
     def deliver(self, reminder: Reminder) -> None:
-        if Task.objects.filter(pk=reminder.task_id, title__contains="undeliverable").exists():
-            _refuse(reminder)
+        if "undeliverable" in self.titles[reminder.task_id]:
+            self.refuse(reminder)
 
 
-class FailsOnce(EventChannel):
+class FailsOnce(_Refusing):
     """The first attempt at each reminder fails; later attempts succeed."""
 
     def deliver(self, reminder: Reminder) -> None:
         if reminder.attempts == 0:
-            _refuse(reminder)
+            self.refuse(reminder)
 
 
 class FailsOnceExternal(FailsOnce):

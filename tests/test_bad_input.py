@@ -68,6 +68,13 @@ BAD_ENVIRONMENT = [
     ("Q_CLUSTER_TIMEOUT", "1e30", "Q_CLUSTER_TIMEOUT"),
     ("Q_CLUSTER_POLL", "1e308", "Q_CLUSTER_POLL"),
     ("Q_CLUSTER_WORKERS", "100000", "Q_CLUSTER_WORKERS"),
+    ("EMAIL_USE_TLS", "sometimes", "EMAIL_USE_TLS"),
+    ("EMAIL_TIMEOUT", "-3", "EMAIL_TIMEOUT"),
+    ("EMAIL_TIMEOUT", "inf", "EMAIL_TIMEOUT"),
+    ("REMINDER_DELIVERY_CONCURRENCY", "0", "REMINDER_DELIVERY_CONCURRENCY"),
+    ("REMINDER_DELIVERY_CONCURRENCY", "100000", "REMINDER_DELIVERY_CONCURRENCY"),
+    ("SITE_URL", "reminders.example.com", "SITE_URL"),
+    ("SITE_URL", "ftp://reminders.example.com", "SITE_URL"),
 ]
 
 
@@ -120,6 +127,22 @@ def test_every_bad_environment_variable_exits_2_naming_it(tmp_path, command):
 
     for (var, value, naming), result in zip(BAD_ENVIRONMENT, results, strict=True):
         assert_one_line_usage_error(result, naming=naming, case=f"{var}={value}")
+    assert not database.exists()
+
+
+def test_tls_and_ssl_together_or_an_unknown_mail_backend_exit_2(tmp_path):
+    database = tmp_path / "untouched.sqlite3"
+    email = {"REMINDER_CHANNEL": "reminders_app.channels.EmailChannel"}
+    cases = {
+        "EMAIL_USE_TLS": {"EMAIL_USE_TLS": "true", "EMAIL_USE_SSL": "true"},
+        "EMAIL_BACKEND": email | {"EMAIL_BACKEND": "no.such.Backend"},
+    }
+    env = child_env(DATABASE_URL=f"sqlite:///{database}", EMAIL_HOST_PASSWORD="hunter2")
+
+    results = run_many([(["send_reminders"], env | extra) for extra in cases.values()])
+
+    for naming, result in zip(cases, results, strict=True):
+        assert_one_line_usage_error(result, naming=naming, case=naming)
     assert not database.exists()
 
 

@@ -60,17 +60,21 @@ def rerun(now, channel, **env):
     return json.loads(result.stdout)
 
 
-def finish_what_was_left(now, channel) -> None:
+def finish_what_was_left(now, channel, *, handed_back: bool = False) -> None:
     """Rerun as an operator would, then once more after the claim timeout.
 
     The first rerun (default timeout, 600 s) sends what nobody claimed and leaves
     claims of the dead run alone: they might belong to a live run. The second takes
-    them over once they are older than REMINDER_CLAIM_TIMEOUT_SECONDS.
+    them over once they are older than REMINDER_CLAIM_TIMEOUT_SECONDS. A run that
+    lived to see its error (`handed_back`) released its claims: the first rerun
+    takes them at once.
     """
     rerun(now, channel)
     left = list(ReminderLog.objects.filter(status="claimed").values_list("pk", "claimed_at"))
-    if channel == EVENT:
-        assert left == []  # a transactional batch commits whole or not at all
+    if channel == EVENT or handed_back:
+        # A transactional batch commits whole or not at all; released claims are
+        # anyone's at once.
+        assert left == []
     else:
         assert left  # the dead run was delivering a committed batch
         newest = max(claimed_at for _, claimed_at in left)
@@ -123,7 +127,7 @@ def test_a_run_whose_connection_is_cut_stops_with_one_line_and_keeps_its_work(no
     assert "database error at 127.0.0.1" in message
     committed = ReminderLog.objects.filter(status="sent").count()
     assert 0 < committed < len(task_ids)
-    finish_what_was_left(now, channel)
+    finish_what_was_left(now, channel, handed_back=True)
     assert ReminderRun.objects.order_by("started_at").first().status in {"failed", "abandoned"}
     assert_each_task_sent_exactly_once(task_ids)
 
@@ -173,6 +177,12 @@ def test_a_stop_signal_mid_delivery_hands_the_undelivered_claims_to_the_next_run
     assert "interrupted" in message
     left = ReminderLog.objects.filter(status="claimed").count()
     assert left > 0
+    # What it claimed and did not deliver is counted released, not skipped.
+    summary = json.loads(result.stdout)
+    run = ReminderRun.objects.get(pk=summary["run_id"])
+    for counts in (summary, vars(run)):
+        assert counts["released"] == left
+        assert counts["selected"] == counts["sent"] + counts["skipped"] + counts["released"]
     # The next run, with the default ten-minute claim timeout, takes them at once.
     assert (
         rerun(now, EXTERNAL)["sent"]

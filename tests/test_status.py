@@ -14,6 +14,7 @@ from reminders_app.jobs import process_reminders
 from reminders_app.models import ReminderLog, ReminderRun
 from tests.factories import TaskFactory
 from tests.processes import claims_held, run_manage, start_manage, wait_for
+from tests.smtp import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,6 +105,31 @@ def test_a_failed_run_after_the_last_success_is_shown_and_unhealthy(healthy, hou
     assert f"last finished run: run {failed.pk} (schedule) failed (OperationalError)" in out
     assert f"last successful run: run {healthy['run_id']}" in out
     assert "no run has succeeded since" in error
+
+
+def test_unhealthy_at_once_when_the_last_run_failed_on_an_outage(healthy, settings):
+    settings.REMINDER_CHANNEL = "reminders_app.channels.EmailChannel"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody there
+    TaskFactory(due_at=timezone.now() + 2 * H)
+    process_reminders()
+
+    code, out, error = status()
+
+    assert code == 1
+    assert "the last run failed (outage)" in error
+
+
+def test_unhealthy_when_most_deliveries_of_the_last_run_failed(healthy, settings):
+    settings.REMINDER_CHANNEL = "tests.channels.FailsForUndeliverable"
+    TaskFactory.create_batch(2, due_at=timezone.now() + 2 * H, title="undeliverable memo")
+    TaskFactory(due_at=timezone.now() + 2 * H, title="fine")
+    process_reminders()
+
+    code, out, error = status()
+
+    assert code == 1
+    assert "most deliveries of the last run failed (2 failed, 1 sent)" in error
 
 
 def test_unhealthy_when_the_schedule_is_missing(healthy, hourly_schedule):

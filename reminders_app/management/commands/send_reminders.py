@@ -74,6 +74,12 @@ class Command(ReminderCommand):
                 f"released {facts['released']}, suppressed {facts['suppressed']} "
                 f"(window {facts['window_start']} to {facts['window_end']})"
             )
+        if facts.get("status") == ReminderRun.Status.FAILED:
+            raise CommandError(
+                f"run {facts['run_id']} failed: the mail relay could not be reached; "
+                f"{facts['released']} reminders go to the next run, attempts unspent",
+                returncode=EXIT_FAILED,
+            )
         if facts.get("status") == ReminderRun.Status.INTERRUPTED:
             raise CommandError(
                 f"run {facts['run_id']} interrupted by a signal; committed batches are kept",

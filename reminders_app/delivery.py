@@ -1,0 +1,128 @@
+"""Delivering claimed reminders through a channel that acts outside the database
+(email): on a bounded pool of threads, each answer handed back to be recorded
+within FLUSH_EVERY of the channel's answer.
+
+Healthchecks' `sendalerts` and django-post-office both deliver on threads; here the
+job's own thread keeps every database write, and the pool threads only talk to the
+relay (EmailChannel keeps one reused connection per thread).
+"""
+
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from threading import Event
+
+from django.db import DatabaseError
+
+from reminders_app.channels import Channel, RelayUnavailable, Reminder
+
+# A delivered reminder is recorded `sent` at most this long after the relay took it:
+# a run killed at any moment sends again only what was in flight and this much.
+FLUSH_EVERY = 0.25
+# This many reminders in a row finding the relay unreachable is an outage: the run
+# stops delivering and hands its claims back.
+OUTAGE_AFTER = 3
+
+
+@dataclass
+class Outcomes:
+    """What came back from the channel since the last flush."""
+
+    sent: list[Reminder] = field(default_factory=list)
+    failed: list[tuple[Reminder, Exception]] = field(default_factory=list)
+    unreached: list[Reminder] = field(default_factory=list)  # go back without an attempt
+
+    def __bool__(self) -> bool:
+        return bool(self.sent or self.failed or self.unreached)
+
+
+class Outage(Exception):
+    """The relay could not be reached for OUTAGE_AFTER reminders in a row, or for
+    every reminder of a run that had fewer."""
+
+
+class Deliveries:
+    """A run's delivery pool: `channel.concurrency` threads, for all its batches."""
+
+    def __init__(self, channel: Channel):
+        self.channel = channel
+        self.pool = ThreadPoolExecutor(
+            max_workers=channel.concurrency, thread_name_prefix="reminder-delivery"
+        )
+        self.unreached_in_a_row = 0
+        self.answered = 0  # this run's answers, all batches
+        self.fatal: BaseException | None = None
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.channel.close()
+
+    def deliver(
+        self, reminders: list[Reminder], *, record: Callable[[Outcomes], None], stop: Event
+    ) -> None:
+        """Deliver `reminders`, calling `record(outcomes)` within FLUSH_EVERY of each
+        answer. Stops submitting once `stop` is set; raises Outage once the relay is
+        unreachable OUTAGE_AFTER times in a row. Whatever ends it (done, a stop, an
+        outage, a timeout raised in this thread), what is in flight finishes and
+        every answer is recorded; what was never submitted has no outcome.
+
+        At most twice the pool's size is in flight, and one reminder at a time once
+        the relay stops answering, so a stop or an outage ends the batch within
+        about one delivery's time.
+        """
+        self.channel.prepare(reminders)
+        waiting = iter(reminders)
+        in_flight: dict[Future, Reminder] = {}
+        outcomes, flush_at, outage = Outcomes(), None, False
+        try:
+            while True:
+                # While the relay is not answering, one reminder at a time probes it.
+                while not stop.is_set() and (
+                    len(in_flight) < 2 * self.channel.concurrency
+                    if self.unreached_in_a_row == 0
+                    else not in_flight
+                ):
+                    if (reminder := next(waiting, None)) is None:
+                        break
+                    in_flight[self.pool.submit(self.channel.deliver, reminder)] = reminder
+                if not in_flight:
+                    break
+                timeout = None if flush_at is None else max(0.0, flush_at - time.monotonic())
+                done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._sort(in_flight.pop(future), future, outcomes)
+                outage = self.unreached_in_a_row >= OUTAGE_AFTER
+                if self.fatal or outage:
+                    break  # the finally clause cancels what has not started
+                if outcomes and flush_at is None:
+                    flush_at = time.monotonic() + FLUSH_EVERY
+                if flush_at is not None and time.monotonic() >= flush_at:
+                    record(outcomes)
+                    outcomes, flush_at = Outcomes(), None
+        finally:
+            for future, reminder in in_flight.items():
+                if not future.cancel():
+                    wait([future])
+                    self._sort(reminder, future, outcomes)
+            if outcomes:
+                record(outcomes)
+        if self.fatal:
+            raise self.fatal
+        if outage or 0 < self.unreached_in_a_row == self.answered:
+            raise Outage
+
+    def _sort(self, reminder: Reminder, future: Future, outcomes: Outcomes) -> None:
+        exc = future.exception()
+        self.answered += 1
+        if exc is None:
+            self.unreached_in_a_row = 0
+            outcomes.sent.append(reminder)
+        elif isinstance(exc, RelayUnavailable):
+            self.unreached_in_a_row += 1
+            outcomes.unreached.append(reminder)
+        elif isinstance(exc, Exception) and not isinstance(exc, DatabaseError):
+            self.unreached_in_a_row = 0
+            outcomes.failed.append((reminder, exc))
+        else:  # a timeout or SystemExit raised inside the channel: stop the run
+            self.fatal = self.fatal or exc

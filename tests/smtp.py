@@ -1,0 +1,144 @@
+"""A real SMTP server for tests (aiosmtpd), on 127.0.0.1, with latency and faults.
+
+It runs in the test's process, on aiosmtpd's own thread, so a job in the test and
+`send_reminders` children alike deliver to it over TCP. It keeps every message it
+accepted, parsed, and counts the connections it was opened.
+"""
+
+import asyncio
+import socket
+import threading
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _Server:
+    port: int
+
+    def settings(self) -> dict[str, object]:
+        """Django settings that send to this server."""
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": self.port,
+        }
+
+    def env(self) -> dict[str, str]:
+        """The same, as environment variables for a child process."""
+        return {key: str(value) for key, value in self.settings().items()}
+
+
+class Relay(_Server):
+    """The aiosmtpd handler and its controller.
+
+    `delay`: seconds each message takes to accept. `replies`: a function from a
+    recipient address to an SMTP reply such as "550 5.1.1 No such user" (None
+    accepts it). `data_replies`: the same for a whole message, after its data
+    (the refused ones are kept in `refused`). The defaults accept everything.
+    """
+
+    def __init__(self, *, delay=0.0, replies=None, data_replies=None, port=None):
+        self.delay = delay
+        self.replies = replies or (lambda address: None)
+        self.data_replies = data_replies or (lambda message: None)
+        self.port = port or free_port()
+        self.messages: list[EmailMessage] = []
+        self.refused: list[EmailMessage] = []
+        self.connections = 0
+        self._lock = threading.Lock()
+        self.controller = None
+
+    # --- aiosmtpd hooks ---
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self._lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.replies(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        reply = self.data_replies(message)
+        with self._lock:
+            (self.refused if reply else self.messages).append(message)
+        return reply or "250 Message accepted for delivery"
+
+    # --- control ---
+    def start(self, *, refuse_logins: bool = False) -> "Relay":
+        """Listen; with `refuse_logins`, offer AUTH (over plain text) and refuse it."""
+        options = {}
+        if refuse_logins:
+            options = {
+                "auth_require_tls": False,
+                "authenticator": lambda *args: AuthResult(success=False),
+            }
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def received(self) -> list[EmailMessage]:
+        with self._lock:
+            return list(self.messages)
+
+    def reminder_ids(self) -> list[int]:
+        """The X-Reminder-ID of every message received, in order."""
+        return [int(m["X-Reminder-ID"]) for m in self.received()]
+
+    def stop_soon(self) -> None:
+        """Stop from another thread (a handler runs on the server's own)."""
+        self._stopping = threading.Thread(target=self.stop)
+        self._stopping.start()
+
+    def wait_stopped(self) -> None:
+        self._stopping.join()
+
+
+class Silent(_Server):
+    """A server that accepts TCP connections and never says a word: a hung relay.
+    `connections` counts the connections it accepted."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(256)
+        self.port = self.socket.getsockname()[1]
+        self.connections = 0
+        self.accepted = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:  # closed
+                return
+            self.accepted.append(connection)  # kept open, never answered
+            self.connections += 1
+
+    def close(self) -> None:
+        self.socket.close()
+        for connection in self.accepted:
+            connection.close()
