@@ -125,6 +125,8 @@ EMAIL_HOST = os.environ.get("EMAIL_HOST", "") or "localhost"
 EMAIL_PORT = env_number("EMAIL_PORT", 25, integer=True, maximum=65535)
 EMAIL_TIMEOUT = 30  # a mail server that hangs fails its reminder instead of the run
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "") or "reminders@localhost"
+# Bearer token for /metrics; unset, /metrics answers only in debug mode.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
 # Rows claimed and written per transaction (SQLite binds two values per row).
 REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 5000, integer=True, maximum=10_000)
 
