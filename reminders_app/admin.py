@@ -10,6 +10,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib import admin
+from django.db.models import Value
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -33,12 +34,69 @@ class ReadOnlyPermissions:
         return False
 
 
+def active_filters(cl) -> list[str]:
+    """What narrows a changelist, as "title: choice" phrases: the sidebar's filters,
+    the date drill-down, a run's reminders and the search."""
+    shown = []
+    params = cl.params
+    for spec in cl.filter_specs:
+        if not any(name in params for name in spec.expected_parameters()):
+            continue
+        for choice in spec.choices(cl):
+            if choice["selected"]:
+                shown.append(f"{spec.title}: {choice['display']}")
+                break
+    if cl.date_hierarchy:
+        field = cl.date_hierarchy
+        parts = [params.get(f"{field}__{part}") for part in ("year", "month", "day")]
+        if parts[0]:
+            label = cl.model._meta.get_field(field).verbose_name
+            shown.append(f"{label}: {'-'.join(p.zfill(2) for p in parts if p)}")
+    if run_id := params.get("run__id__exact"):
+        shown.append(f"run: {str(run_id)[:8]}")
+    if cl.query:
+        shown.append(f"search: {cl.query}")
+    return shown
+
+
 class ReadOnlyAdmin(ReadOnlyPermissions, admin.ModelAdmin):
     """History: the reminder log and the runs."""
 
     actions = None
     # Filter counts ("Show counts") are a COUNT(*) per choice over the whole table.
     show_facets = admin.ShowFacets.NEVER
+
+    def changelist_view(self, request, extra_context=None):
+        """Name the active filters under the title (and in the window's title)."""
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        if "cl" in context and (filters := active_filters(context["cl"])):
+            context["subtitle"] = "Filtered by " + "; ".join(filters)
+        return response
+
+
+def owner_column(user_id: int, username: str, *, linked: bool) -> str:
+    """The owner as user id and username (never the address); a link to the user
+    only for those who may view users, so nobody follows a link to a 403."""
+    text = f"{user_id} · {username}"
+    if not linked:
+        return text
+    return format_html(
+        '<a href="{}">{}</a>', reverse("admin:auth_user_change", args=[user_id]), text
+    )
+
+
+def with_owner_linkable(queryset, request):
+    """Rows carrying whether the viewer may open the owner's page: display methods
+    get the row, not the request."""
+    return queryset.annotate(owner_linkable=Value(request.user.has_perm("auth.view_user")))
+
+
+def channel_name(path: str) -> str:
+    """A channel's class name, its full dotted path on hover."""
+    if not path:
+        return "—"
+    return format_html('<span title="{}">{}</span>', path, path.rsplit(".", 1)[-1])
 
 
 def _elapsed(span) -> str | None:
@@ -112,7 +170,17 @@ def given_up_url() -> str:
 
 @admin.register(ReminderLog)
 class ReminderLogAdmin(ReadOnlyAdmin):
-    list_display = ["id", "task_link", "due_at", "status", "sent_at", "attempts", "run_column"]
+    list_display = [
+        "id",
+        "task_link",
+        "owner",
+        "due_at",
+        "status",
+        "sent_at",
+        "attempts",
+        "run_column",
+        "channel",
+    ]
     list_filter = [
         "status",
         RetryFilter,
@@ -122,16 +190,19 @@ class ReminderLogAdmin(ReadOnlyAdmin):
     date_hierarchy = "sent_at"
     # Only columns an index can order at a million rows.
     sortable_by = ["id", "sent_at"]
-    list_select_related = ["task"]
+    # The task, its owner and the run come in the page's one query, not one per row.
+    list_select_related = ["task__owner", "run"]
     # The unfiltered total is a second COUNT(*) over the whole table: skip it.
     show_full_result_count = False
     search_fields = ["=task__id", "=run__id"]
     search_help_text = "A task id (a number) or a run id (a UUID), exactly."
     fields = [
         "task_link",
+        "owner",
         "due_at",
         "status",
         "run_column",
+        "channel",
         "claimed_at",
         "sent_at",
         "attempts",
@@ -149,6 +220,18 @@ class ReminderLogAdmin(ReadOnlyAdmin):
     @admin.display(description="run")
     def run_column(self, obj):
         return run_link(obj.run_id)
+
+    @admin.display(description="owner")
+    def owner(self, obj):
+        owner = obj.task.owner
+        return owner_column(owner.pk, owner.get_username(), linked=obj.owner_linkable)
+
+    @admin.display(description="channel")
+    def channel(self, obj):
+        return channel_name(obj.run.channel)
+
+    def get_queryset(self, request):
+        return with_owner_linkable(super().get_queryset(request), request)
 
     def get_search_results(self, request, queryset, search_term):
         """Exact matches on the task id or the run id, each served by an index.
@@ -173,19 +256,23 @@ class ReminderLogAdmin(ReadOnlyAdmin):
 
 @admin.register(ReminderRun)
 class ReminderRunAdmin(ReadOnlyAdmin):
+    # Fits 1400 px beside the filters: the slot is on the run's page (the lag says
+    # how far from it the run started), counts have short headers.
     list_display = [
+        "short_id",
         "started_at",
         "trigger",
-        "slot",
+        "status",
         "lag_shown",
         "duration_shown",
         "selected",
         "sent",
         "skipped",
         "failed",
-        "status",
+        "suppressed",
         "reminders_link",
     ]
+    list_display_links = ["short_id"]
     list_filter = ["status", "trigger"]
     date_hierarchy = "started_at"
     sortable_by = ["started_at"]
@@ -208,6 +295,9 @@ class ReminderRunAdmin(ReadOnlyAdmin):
         "sent",
         "skipped",
         "failed",
+        "released",
+        "suppressed",
+        "channel_shown",
         "error",
         "hostname",
         "pid",
@@ -215,10 +305,14 @@ class ReminderRunAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description="slot")
-    def slot(self, obj):
-        """The hour a scheduled run was meant for (empty for a run by hand)."""
-        return obj.scheduled_for
+    @admin.display(description="run", ordering="started_at")
+    def short_id(self, obj):
+        """The first 8 hex digits: enough to tell runs apart, the whole id on hover."""
+        return format_html('<span title="{}">{}</span>', obj.pk, str(obj.pk)[:8])
+
+    @admin.display(description="channel")
+    def channel_shown(self, obj):
+        return channel_name(obj.channel)
 
     @admin.display(description="lag")
     def lag_shown(self, obj):

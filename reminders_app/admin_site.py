@@ -11,6 +11,8 @@ from django.contrib.admin.apps import AdminConfig
 class ReminderAdminSite(admin.AdminSite):
     site_header = "Task reminders"
     site_title = "Task reminders admin"
+    # No "View site" link: the project has no public site besides the admin.
+    site_url = None
 
     def index(self, request, extra_context=None):
         """Show staff who may view runs the same facts as `reminders_status`."""

@@ -101,6 +101,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Times to the second with their zone, e.g. 2026-11-29 14:03:07 UTC (tasksite/formats).
+FORMAT_MODULE_PATH = ["tasksite.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

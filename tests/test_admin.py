@@ -444,3 +444,75 @@ def test_run_list_shows_durations_as_people_read_them(client, superuser, took, s
     page = client.get(run_changelist()).content.decode()
 
     assert f">{shown}<" in page
+
+
+# --- A trail that answers questions --------------------------------------------------
+
+
+def test_a_reminder_row_shows_its_owner_channel_and_times_to_the_second(client, viewer):
+    owner = UserFactory(username="ann", email="ann@example.com")
+    sent_at = timezone.now().replace(microsecond=0)
+    reminder = ReminderLogFactory(
+        task__owner=owner, sent_at=sent_at, run__channel="reminders_app.channels.EmailChannel"
+    )
+    client.force_login(viewer)
+
+    for url in [
+        log_changelist(),
+        reverse("admin:reminders_app_reminderlog_change", args=[reminder.pk]),
+    ]:
+        page = client.get(url).text
+        assert f"{owner.pk} · ann" in page, url
+        assert "ann@example.com" not in page, url
+        assert ">EmailChannel<" in page, url
+        assert sent_at.strftime("%Y-%m-%d %H:%M:%S UTC") in page, url
+
+
+def test_the_owner_links_to_the_user_only_for_those_who_may_view_users(client, viewer, superuser):
+    reminder = ReminderLogFactory()
+    user_page = reverse("admin:auth_user_change", args=[reminder.task.owner_id])
+    pages = [
+        log_changelist(),
+        reverse("admin:reminders_app_reminderlog_change", args=[reminder.pk]),
+        task_changelist(),
+        reverse("admin:tasks_app_task_change", args=[reminder.task_id]),
+    ]
+
+    client.force_login(viewer)
+    for url in pages:
+        assert user_page not in client.get(url).text, url
+    client.force_login(superuser)
+    for url in pages:
+        assert user_page in client.get(url).text, url
+
+
+def test_the_runs_list_shows_a_short_run_id_linking_to_the_run(client, viewer):
+    run = ReminderRunFactory()
+    client.force_login(viewer)
+
+    page = client.get(run_changelist()).text
+
+    change = reverse("admin:reminders_app_reminderrun_change", args=[run.pk])
+    assert f'<a href="{change}"><span title="{run.pk}">{str(run.pk)[:8]}</span></a>' in page
+
+
+def test_a_filtered_trail_says_which_filters_are_active(client, viewer):
+    run = ReminderRunFactory()
+    ReminderLogFactory(run=run, status=ReminderLog.Status.FAILED, sent_at=None)
+    client.force_login(viewer)
+
+    unfiltered = client.get(log_changelist())
+    page = client.get(
+        log_changelist(), {"status__exact": "failed", "run__id__exact": run.pk, "q": run.pk}
+    ).text
+
+    assert "Filtered by" not in unfiltered.text
+    assert f"Filtered by status: Failed; run: {str(run.pk)[:8]}; search: {run.pk}" in page
+    assert 'class="selected"' in page  # the sidebar highlights the choice
+    assert "Clear all filters" in page
+
+
+def test_there_is_no_view_site_link(client, viewer):
+    client.force_login(viewer)
+
+    assert "View site" not in client.get(reverse("admin:index")).text
