@@ -14,6 +14,7 @@ from django.db.models import Value
 from django.urls import reverse
 from django.utils.html import format_html
 
+from reminders_app import charts
 from reminders_app.models import ReminderLog, ReminderRun
 
 # Task ids are BigAutoField values; a longer number cannot be one.
@@ -257,7 +258,7 @@ class ReminderLogAdmin(ReadOnlyAdmin):
 @admin.register(ReminderRun)
 class ReminderRunAdmin(ReadOnlyAdmin):
     # Fits 1400 px beside the filters: the slot is on the run's page (the lag says
-    # how far from it the run started), counts have short headers.
+    # how far from it the run started); the rarer outcomes share a column.
     list_display = [
         "short_id",
         "started_at",
@@ -267,9 +268,8 @@ class ReminderRunAdmin(ReadOnlyAdmin):
         "duration_shown",
         "selected",
         "sent",
-        "skipped",
         "failed",
-        "suppressed",
+        "other_outcomes",
         "reminders_link",
     ]
     list_display_links = ["short_id"]
@@ -305,6 +305,11 @@ class ReminderRunAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["run_chart"] = charts.run_counts(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     @admin.display(description="run", ordering="started_at")
     def short_id(self, obj):
         """The first 8 hex digits: enough to tell runs apart, the whole id on hover."""
@@ -313,6 +318,16 @@ class ReminderRunAdmin(ReadOnlyAdmin):
     @admin.display(description="channel")
     def channel_shown(self, obj):
         return channel_name(obj.channel)
+
+    @admin.display(description="other")
+    def other_outcomes(self, obj):
+        """Skipped, released and suppressed, those that are not 0."""
+        counts = [
+            (obj.skipped, "skipped"),
+            (obj.released, "released"),
+            (obj.suppressed, "suppressed"),
+        ]
+        return ", ".join(f"{count:,} {name}" for count, name in counts if count) or None
 
     @admin.display(description="lag")
     def lag_shown(self, obj):
