@@ -9,13 +9,19 @@ row count (list_select_related, no full-table count).
 import uuid
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Value
-from django.urls import reverse
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django_q.status import Stat
+from django_q.tasks import async_task
 
 from reminders_app import charts
 from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.plan import RunPlan
 
 # Task ids are BigAutoField values; a longer number cannot be one.
 MAX_TASK_ID = 2**63 - 1
@@ -43,10 +49,9 @@ def active_filters(cl) -> list[str]:
     for spec in cl.filter_specs:
         if not any(name in params for name in spec.expected_parameters()):
             continue
-        for choice in spec.choices(cl):
-            if choice["selected"]:
-                shown.append(f"{spec.title}: {choice['display']}")
-                break
+        selected = [choice["display"] for choice in spec.choices(cl) if choice["selected"]]
+        values = [str(params[name]) for name in spec.expected_parameters() if name in params]
+        shown.append(f"{spec.title}: {', '.join(map(str, selected or values))}")
     if cl.date_hierarchy:
         field = cl.date_hierarchy
         parts = [params.get(f"{field}__{part}") for part in ("year", "month", "day")]
@@ -123,24 +128,30 @@ def reminders_of_run_url(run_id) -> str:
     return f"{reverse('admin:reminders_app_reminderlog_changelist')}?run__id__exact={run_id}"
 
 
-class RunTriggerFilter(admin.SimpleListFilter):
-    """Filter by the trigger of the reminder's run.
+class TriggerFilter(admin.SimpleListFilter):
+    """Filter runs by trigger, or reminders by their run's trigger.
 
-    The choices are static, so the filter costs no query (the default filter for a
-    field without choices would read DISTINCT triggers over the whole log).
-    `?run__trigger=` is also what Django's own field filter would accept.
+    The choices are static, so the filter costs no query (Django's default filter
+    for a field without choices reads DISTINCT values over the whole table, and
+    offers no "admin" choice before the first run from the admin).
+    The parameter is what Django's own field filter would accept.
     """
 
-    title = "run trigger"
-    parameter_name = "run__trigger"
+    title = "trigger"
+    parameter_name = "trigger__exact"
 
     def lookups(self, request, model_admin):
         return ReminderRun.Trigger.choices
 
     def queryset(self, request, queryset):
         if self.value():
-            return queryset.filter(run__trigger=self.value())
+            return queryset.filter(**{self.parameter_name: self.value()})
         return queryset
+
+
+class RunTriggerFilter(TriggerFilter):
+    title = "run trigger"
+    parameter_name = "run__trigger"
 
 
 class RetryFilter(admin.SimpleListFilter):
@@ -273,7 +284,7 @@ class ReminderRunAdmin(ReadOnlyAdmin):
         "reminders_link",
     ]
     list_display_links = ["short_id"]
-    list_filter = ["status", "trigger"]
+    list_filter = ["status", TriggerFilter]
     date_hierarchy = "started_at"
     sortable_by = ["started_at"]
     show_full_result_count = False
@@ -304,6 +315,20 @@ class ReminderRunAdmin(ReadOnlyAdmin):
         "reminders_link",
     ]
     readonly_fields = fields
+
+    def get_urls(self):
+        send_now = self.admin_site.admin_view(lambda request: send_now_view(self, request))
+        return [
+            path("send-now/", send_now, name="reminders_app_reminderrun_send_now"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_send_now": request.user.has_perm(SEND_NOW_PERMISSION),
+        }
+        return super().changelist_view(request, extra_context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
@@ -350,3 +375,56 @@ class ReminderRunAdmin(ReadOnlyAdmin):
             return queryset.filter(pk=uuid.UUID(term)), False
         except ValueError:
             return queryset.none(), False
+
+
+# --- Send now --------------------------------------------------------------------
+
+SEND_NOW_PERMISSION = "reminders_app.send_reminders_now"
+JOB = "reminders_app.jobs.process_reminders"
+
+
+def running_clusters() -> list:
+    """The django-q2 clusters that reported in the last few seconds (their
+    statistics live in the shared `django_q` cache table)."""
+    return Stat.get_all()
+
+
+def admin_runs_url() -> str:
+    return f"{reverse('admin:reminders_app_reminderrun_changelist')}?trigger__exact=admin"
+
+
+def send_now_view(model_admin: ReminderRunAdmin, request):
+    """Queue one run of the job on the cluster (trigger `admin`), after a
+    confirmation. Without a running cluster it says so and queues nothing: the run
+    would wait unseen until a cluster starts, when the schedule runs anyway."""
+    if not request.user.has_perm(SEND_NOW_PERMISSION):
+        raise PermissionDenied
+    clusters = running_clusters()
+    if request.method == "POST" and clusters:
+        task_id = async_task(JOB, trigger=ReminderRun.Trigger.ADMIN, task_name="send-now")
+        messages.success(
+            request,
+            format_html(
+                "Queued a run of the reminder job (task {}). It will appear in "
+                '<a href="{}">Reminder runs started from the admin</a> once the cluster '
+                "picks it up, usually within seconds.",
+                task_id[:8],
+                admin_runs_url(),
+            ),
+        )
+        return HttpResponseRedirect(admin_runs_url())
+    plan = RunPlan.build()
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Send reminders now",
+        "opts": model_admin.opts,
+        "clusters": clusters,
+        "window_start": plan.start,
+        "window_end": plan.end,
+        "channel": settings.REMINDER_CHANNEL,
+        "admin_runs_url": admin_runs_url(),
+    }
+    status = 200 if clusters or request.method == "GET" else 409
+    return TemplateResponse(
+        request, "admin/reminders_app/reminderrun/send_now.html", context, status=status
+    )

@@ -516,3 +516,95 @@ def test_there_is_no_view_site_link(client, viewer):
     client.force_login(viewer)
 
     assert "View site" not in client.get(reverse("admin:index")).text
+
+
+# --- Send now ------------------------------------------------------------------------
+
+
+def send_now_url():
+    return reverse("admin:reminders_app_reminderrun_send_now")
+
+
+@pytest.fixture
+def sender(viewer):
+    from django.contrib.auth.models import Permission
+
+    viewer.user_permissions.add(Permission.objects.get(codename="send_reminders_now"))
+    return viewer
+
+
+@pytest.fixture
+def cluster_running(monkeypatch):
+    """A cluster has reported its statistics (what Stat.get_all() reads)."""
+    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: ["a cluster"])
+
+
+def queued_tasks():
+    from django_q.models import OrmQ
+
+    return [task.task for task in OrmQ.objects.all()]
+
+
+def test_send_now_asks_for_confirmation_then_queues_one_admin_run(client, sender, cluster_running):
+    client.force_login(sender)
+    assert "Send now" in client.get(run_changelist()).text
+
+    page = client.get(send_now_url())
+    assert page.status_code == 200
+    assert "Yes, queue a run now" in page.text and "csrfmiddlewaretoken" in page.text
+    assert queued_tasks() == []  # the GET only asks
+
+    response = client.post(send_now_url(), follow=True)
+
+    (task,) = queued_tasks()
+    assert task["func"] == "reminders_app.jobs.process_reminders"
+    assert task["kwargs"] == {"trigger": "admin"}
+    assert response.redirect_chain[-1][0] == f"{run_changelist()}?trigger__exact=admin"
+    message = str(list(response.context["messages"])[0])
+    assert "Queued a run of the reminder job" in message
+    assert f'href="{run_changelist()}?trigger__exact=admin"' in message
+
+
+def test_send_now_without_a_cluster_says_so_and_queues_nothing(client, sender, monkeypatch):
+    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: [])
+    client.force_login(sender)
+
+    page = client.get(send_now_url())
+    refused = client.post(send_now_url())
+
+    assert "No worker cluster is running" in page.text
+    assert "Yes, queue a run now" not in page.text
+    assert refused.status_code == 409 and "nothing was queued" in refused.text
+    assert queued_tasks() == []
+
+
+def test_no_cluster_is_what_django_q_reports_when_none_runs(client, sender):
+    client.force_login(sender)
+
+    assert "No worker cluster is running" in client.get(send_now_url()).text
+
+
+def test_send_now_needs_its_own_permission(client, viewer, cluster_running):
+    client.force_login(viewer)
+
+    assert "Send now" not in client.get(run_changelist()).text
+    assert client.get(send_now_url()).status_code == 403
+    assert client.post(send_now_url()).status_code == 403
+    assert queued_tasks() == []
+
+
+def test_send_now_is_csrf_protected(sender, cluster_running):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(sender)
+
+    assert client.post(send_now_url()).status_code == 403
+    assert queued_tasks() == []
+
+
+def test_superusers_may_send_now_and_no_group_has_the_permission(client, superuser):
+    client.force_login(superuser)
+
+    assert "Send now" in client.get(run_changelist()).text
+    assert not Group.objects.filter(permissions__codename="send_reminders_now").exists()

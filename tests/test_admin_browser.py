@@ -239,3 +239,41 @@ def test_a_filtered_trail_shows_its_filter(live_server, browser):
     assert owner_cell == f"{failed.task.owner_id} · {failed.task.owner.username}"
     assert no_horizontal_scroll(browser)
     screenshot(browser, "admin-filtered-trail.png")
+
+
+def test_send_now_queues_a_run_only_when_a_cluster_runs(live_server, browser, monkeypatch):
+    from django.contrib.auth.models import Permission
+    from django_q.models import OrmQ
+
+    operator = UserFactory(username="operator")
+    add_to_reminder_viewers(operator)
+    operator.user_permissions.add(Permission.objects.get(codename="send_reminders_now"))
+    ReminderRunFactory()
+    runs = reverse("admin:reminders_app_reminderrun_changelist")
+    log_in(browser, live_server, operator, runs)
+
+    # WITHOUT a cluster the page says so and offers no button
+    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: [])
+    browser.find_element(By.LINK_TEXT, "SEND NOW").click()
+    assert "No worker cluster is running" in browser.find_element(By.ID, "no-cluster").text
+    browser.implicitly_wait(0)
+    assert browser.find_elements(By.ID, "send-now-confirm") == []
+    browser.implicitly_wait(5)
+    screenshot(browser, "admin-send-now-no-cluster.png")
+
+    # WITH one, a confirmation queues one run and the message links to admin runs
+    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: ["a cluster"])
+    browser.refresh()
+    screenshot(browser, "admin-send-now-confirm.png")
+    browser.find_element(By.ID, "send-now-confirm").click()
+    WebDriverWait(browser, 10).until(EC.url_contains("trigger__exact=admin"))
+    message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success")
+    assert "Queued a run of the reminder job" in message.text
+    assert (
+        message.find_element(By.TAG_NAME, "a")
+        .get_attribute("href")
+        .endswith(f"{runs}?trigger__exact=admin")
+    )
+    assert [task.task["kwargs"] for task in OrmQ.objects.all()] == [{"trigger": "admin"}]
+    assert browser.find_element(By.TAG_NAME, "h2").text == "Filtered by trigger: Admin"
+    screenshot(browser, "admin-send-now-queued.png")
