@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Re-install only when the requirement files change.
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint worker bench clean
+.PHONY: demo test lint worker bench bench-admin clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input -v0
 	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
+
+# Admin pages, /healthz and /metrics at 1 M reminders and 10,000 runs, PostgreSQL only
+# (README, "Performance"): seeds once, then prints each page's time and queries.
+#   createdb -h 127.0.0.1 -U postgres bench_admin
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_admin make bench-admin
+bench-admin: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input -v0
+	$(BIN)/python bench/run_bench_admin.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
