@@ -99,7 +99,7 @@ class TaskAdmin(admin.ModelAdmin):
         """Those who may not change the task see its owner as text, not as the raw
         id widget's link to a user page they may not open."""
         fields = super().get_fields(request, obj)
-        if self.has_change_permission(request, obj):
+        if obj is None or self.has_change_permission(request, obj):
             return fields
         return ["owner_shown" if name == "owner" else name for name in fields]
 
