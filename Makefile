@@ -11,11 +11,11 @@ STAMP := $(VENV)/.installed
 LOCK_COMPILE = $(BIN)/uv pip compile requirements-dev.txt --generate-hashes \
 	--python-version 3.11 --custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 
-.PHONY: install lock check-lock demo test lint worker serve bench bench-email clean
+.PHONY: install lock check-lock demo test lint worker serve bench bench-email bench-admin clean
 
 # Development targets run in debug mode (the settings' default is production); an
 # explicit DJANGO_DEBUG in the environment wins.
-demo worker test bench bench-email: export DJANGO_DEBUG ?= true
+demo worker test bench bench-email bench-admin: export DJANGO_DEBUG ?= true
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,14 @@ bench: $(STAMP)
 bench-email: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input -v0
 	$(BIN)/python bench/run_bench_email.py $(BENCH_ARGS)
+
+# Admin pages, /healthz and /metrics at 1 M reminders and 10,000 runs, PostgreSQL only
+# (README, "Performance"): seeds once, then prints each page's time and queries.
+#   createdb -h 127.0.0.1 -U postgres bench_admin
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_admin make bench-admin
+bench-admin: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input -v0
+	$(BIN)/python bench/run_bench_admin.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,13 +10,21 @@ import uuid
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
-from django.urls import reverse
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Value
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django_q.admin import ScheduleAdmin as DjangoQScheduleAdmin
 from django_q.models import Schedule
+from django_q.status import Stat
+from django_q.tasks import async_task
 
+from reminders_app import charts
 from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.plan import RunPlan
 from reminders_app.schedule import FIXED_FIELDS, SCHEDULE_NAME
 
 # Task ids are BigAutoField values; a longer number cannot be one.
@@ -54,12 +62,68 @@ class TrailProtectedDeletes:
         return deleted, model_count, perms_needed, protected
 
 
+def active_filters(cl) -> list[str]:
+    """What narrows a changelist, as "title: choice" phrases: the sidebar's filters,
+    the date drill-down, a run's reminders and the search."""
+    shown = []
+    params = cl.params
+    for spec in cl.filter_specs:
+        if not any(name in params for name in spec.expected_parameters()):
+            continue
+        selected = [choice["display"] for choice in spec.choices(cl) if choice["selected"]]
+        values = [str(params[name]) for name in spec.expected_parameters() if name in params]
+        shown.append(f"{spec.title}: {', '.join(map(str, selected or values))}")
+    if cl.date_hierarchy:
+        field = cl.date_hierarchy
+        parts = [params.get(f"{field}__{part}") for part in ("year", "month", "day")]
+        if parts[0]:
+            label = cl.model._meta.get_field(field).verbose_name
+            shown.append(f"{label}: {'-'.join(p.zfill(2) for p in parts if p)}")
+    if run_id := params.get("run__id__exact"):
+        shown.append(f"run: {str(run_id)[:8]}")
+    if cl.query:
+        shown.append(f"search: {cl.query}")
+    return shown
+
+
 class ReadOnlyAdmin(ReadOnlyPermissions, admin.ModelAdmin):
     """History: the reminder log and the runs."""
 
     actions = None
     # Filter counts ("Show counts") are a COUNT(*) per choice over the whole table.
     show_facets = admin.ShowFacets.NEVER
+
+    def changelist_view(self, request, extra_context=None):
+        """Name the active filters under the title (and in the window's title)."""
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        if "cl" in context and (filters := active_filters(context["cl"])):
+            context["subtitle"] = "Filtered by " + "; ".join(filters)
+        return response
+
+
+def owner_column(user_id: int, username: str, *, linked: bool) -> str:
+    """The owner as user id and username (never the address); a link to the user
+    only for those who may view users, so nobody follows a link to a 403."""
+    text = f"{user_id} · {username}"
+    if not linked:
+        return text
+    return format_html(
+        '<a href="{}">{}</a>', reverse("admin:auth_user_change", args=[user_id]), text
+    )
+
+
+def with_owner_linkable(queryset, request):
+    """Rows carrying whether the viewer may open the owner's page: display methods
+    get the row, not the request."""
+    return queryset.annotate(owner_linkable=Value(request.user.has_perm("auth.view_user")))
+
+
+def channel_name(path: str) -> str:
+    """A channel's class name, its full dotted path on hover."""
+    if not path:
+        return "—"
+    return format_html('<span title="{}">{}</span>', path, path.rsplit(".", 1)[-1])
 
 
 def _elapsed(span) -> str | None:
@@ -85,24 +149,30 @@ def reminders_of_run_url(run_id) -> str:
     return f"{reverse('admin:reminders_app_reminderlog_changelist')}?run__id__exact={run_id}"
 
 
-class RunTriggerFilter(admin.SimpleListFilter):
-    """Filter by the trigger of the reminder's run.
+class TriggerFilter(admin.SimpleListFilter):
+    """Filter runs by trigger, or reminders by their run's trigger.
 
-    The choices are static, so the filter costs no query (the default filter for a
-    field without choices would read DISTINCT triggers over the whole log).
-    `?run__trigger=` is also what Django's own field filter would accept.
+    The choices are static, so the filter costs no query (Django's default filter
+    for a field without choices reads DISTINCT values over the whole table, and
+    offers no "admin" choice before the first run from the admin).
+    The parameter is what Django's own field filter would accept.
     """
 
-    title = "run trigger"
-    parameter_name = "run__trigger"
+    title = "trigger"
+    parameter_name = "trigger__exact"
 
     def lookups(self, request, model_admin):
         return ReminderRun.Trigger.choices
 
     def queryset(self, request, queryset):
         if self.value():
-            return queryset.filter(run__trigger=self.value())
+            return queryset.filter(**{self.parameter_name: self.value()})
         return queryset
+
+
+class RunTriggerFilter(TriggerFilter):
+    title = "run trigger"
+    parameter_name = "run__trigger"
 
 
 class RetryFilter(admin.SimpleListFilter):
@@ -133,7 +203,17 @@ def given_up_url() -> str:
 
 @admin.register(ReminderLog)
 class ReminderLogAdmin(ReadOnlyAdmin):
-    list_display = ["id", "task_link", "due_at", "status", "sent_at", "attempts", "run_column"]
+    list_display = [
+        "id",
+        "task_link",
+        "owner",
+        "due_at",
+        "status",
+        "sent_at",
+        "attempts",
+        "run_column",
+        "channel",
+    ]
     list_filter = [
         "status",
         RetryFilter,
@@ -143,16 +223,19 @@ class ReminderLogAdmin(ReadOnlyAdmin):
     date_hierarchy = "sent_at"
     # Only columns an index can order at a million rows.
     sortable_by = ["id", "sent_at"]
-    list_select_related = ["task"]
+    # The task, its owner and the run come in the page's one query, not one per row.
+    list_select_related = ["task__owner", "run"]
     # The unfiltered total is a second COUNT(*) over the whole table: skip it.
     show_full_result_count = False
     search_fields = ["=task__id", "=run__id"]
     search_help_text = "A task id (a number) or a run id (a UUID), exactly."
     fields = [
         "task_link",
+        "owner",
         "due_at",
         "status",
         "run_column",
+        "channel",
         "claimed_at",
         "sent_at",
         "attempts",
@@ -170,6 +253,18 @@ class ReminderLogAdmin(ReadOnlyAdmin):
     @admin.display(description="run")
     def run_column(self, obj):
         return run_link(obj.run_id)
+
+    @admin.display(description="owner")
+    def owner(self, obj):
+        owner = obj.task.owner
+        return owner_column(owner.pk, owner.get_username(), linked=obj.owner_linkable)
+
+    @admin.display(description="channel")
+    def channel(self, obj):
+        return channel_name(obj.run.channel)
+
+    def get_queryset(self, request):
+        return with_owner_linkable(super().get_queryset(request), request)
 
     def get_search_results(self, request, queryset, search_term):
         """Exact matches on the task id or the run id, each served by an index.
@@ -194,20 +289,23 @@ class ReminderLogAdmin(ReadOnlyAdmin):
 
 @admin.register(ReminderRun)
 class ReminderRunAdmin(ReadOnlyAdmin):
+    # Fits 1400 px beside the filters: the slot is on the run's page (the lag says
+    # how far from it the run started); the rarer outcomes share a column.
     list_display = [
+        "short_id",
         "started_at",
         "trigger",
-        "slot",
+        "status",
         "lag_shown",
         "duration_shown",
         "selected",
         "sent",
-        "skipped",
         "failed",
-        "status",
+        "other_outcomes",
         "reminders_link",
     ]
-    list_filter = ["status", "trigger"]
+    list_display_links = ["short_id"]
+    list_filter = ["status", TriggerFilter]
     date_hierarchy = "started_at"
     sortable_by = ["started_at"]
     show_full_result_count = False
@@ -229,6 +327,9 @@ class ReminderRunAdmin(ReadOnlyAdmin):
         "sent",
         "skipped",
         "failed",
+        "released",
+        "suppressed",
+        "channel_shown",
         "error",
         "hostname",
         "pid",
@@ -236,10 +337,43 @@ class ReminderRunAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description="slot")
-    def slot(self, obj):
-        """The hour a scheduled run was meant for (empty for a run by hand)."""
-        return obj.scheduled_for
+    def get_urls(self):
+        send_now = self.admin_site.admin_view(lambda request: send_now_view(self, request))
+        return [
+            path("send-now/", send_now, name="reminders_app_reminderrun_send_now"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_send_now": request.user.has_perm(SEND_NOW_PERMISSION),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["run_chart"] = charts.run_counts(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="run", ordering="started_at")
+    def short_id(self, obj):
+        """The first 8 hex digits: enough to tell runs apart, the whole id on hover."""
+        return format_html('<span title="{}">{}</span>', obj.pk, str(obj.pk)[:8])
+
+    @admin.display(description="channel")
+    def channel_shown(self, obj):
+        return channel_name(obj.channel)
+
+    @admin.display(description="other")
+    def other_outcomes(self, obj):
+        """Skipped, released and suppressed, those that are not 0."""
+        counts = [
+            (obj.skipped, "skipped"),
+            (obj.released, "released"),
+            (obj.suppressed, "suppressed"),
+        ]
+        return ", ".join(f"{count:,} {name}" for count, name in counts if count) or None
 
     @admin.display(description="lag")
     def lag_shown(self, obj):
@@ -312,3 +446,56 @@ class ScheduleAdmin(DjangoQScheduleAdmin):
         if any(self._is_reminder_schedule(obj) for obj in objs):
             perms_needed.add(f"the reminder schedule {SCHEDULE_NAME!r}")
         return deleted, model_count, perms_needed, protected
+
+
+# --- Send now --------------------------------------------------------------------
+
+SEND_NOW_PERMISSION = "reminders_app.send_reminders_now"
+JOB = "reminders_app.jobs.process_reminders"
+
+
+def running_clusters() -> list:
+    """The django-q2 clusters that reported in the last few seconds (their
+    statistics live in the shared `django_q` cache table)."""
+    return Stat.get_all()
+
+
+def admin_runs_url() -> str:
+    return f"{reverse('admin:reminders_app_reminderrun_changelist')}?trigger__exact=admin"
+
+
+def send_now_view(model_admin: ReminderRunAdmin, request):
+    """Queue one run of the job on the cluster (trigger `admin`), after a
+    confirmation. Without a running cluster it says so and queues nothing: the run
+    would wait unseen until a cluster starts, when the schedule runs anyway."""
+    if not request.user.has_perm(SEND_NOW_PERMISSION):
+        raise PermissionDenied
+    clusters = running_clusters()
+    if request.method == "POST" and clusters:
+        task_id = async_task(JOB, trigger=ReminderRun.Trigger.ADMIN, task_name="send-now")
+        messages.success(
+            request,
+            format_html(
+                "Queued a run of the reminder job (task {}). It will appear in "
+                '<a href="{}">Reminder runs started from the admin</a> once the cluster '
+                "picks it up, usually within seconds.",
+                task_id[:8],
+                admin_runs_url(),
+            ),
+        )
+        return HttpResponseRedirect(admin_runs_url())
+    plan = RunPlan.build()
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Send reminders now",
+        "opts": model_admin.opts,
+        "clusters": clusters,
+        "window_start": plan.start,
+        "window_end": plan.end,
+        "channel": settings.REMINDER_CHANNEL,
+        "admin_runs_url": admin_runs_url(),
+    }
+    status = 200 if clusters or request.method == "GET" else 409
+    return TemplateResponse(
+        request, "admin/reminders_app/reminderrun/send_now.html", context, status=status
+    )

@@ -9,6 +9,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from reminders_app import claims, runs
@@ -88,6 +89,7 @@ def process_reminders(
         window_start=plan.start,
         window_end=plan.end,
         scheduled_for=aware(scheduled_for) if scheduled_for else None,
+        channel=settings.REMINDER_CHANNEL,
     )
     summary.run_id = str(run.pk)
     logger.info(

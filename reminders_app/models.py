@@ -45,9 +45,13 @@ class ReminderRun(models.Model):
     error = models.CharField(max_length=200, blank=True, default="")
     hostname = models.CharField(max_length=255, blank=True, default="")
     pid = models.PositiveIntegerField(null=True, blank=True)
+    # The delivery channel's dotted path (settings.REMINDER_CHANNEL) the run used.
+    channel = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["-started_at"]
+        # Queue a run of the job from the admin ("Send now"); no group has it by default.
+        permissions = [("send_reminders_now", "Can send reminders now")]
         indexes = [
             models.Index(fields=["-started_at"], name="run_started_idx"),
             # Used by reminders_app.runs.reap_dead_runs() and reminders_status.

@@ -41,6 +41,7 @@ def start_run(
     window_start: datetime,
     window_end: datetime,
     scheduled_for: datetime | None,
+    channel: str = "",
 ) -> ReminderRun:
     started = timezone.now()
     run = ReminderRun(
@@ -53,6 +54,7 @@ def start_run(
         lag=started - scheduled_for if scheduled_for else None,
         hostname=socket.gethostname()[:255],
         pid=os.getpid(),
+        channel=channel,
     )
     if _uses_advisory_locks():
         # Taken before the row is visible, so no one can see the run without its lock.

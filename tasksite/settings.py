@@ -169,6 +169,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Times to the second with their zone, e.g. 2026-11-29 14:03:07 UTC (tasksite/formats).
+FORMAT_MODULE_PATH = ["tasksite.formats"]
 
 STATIC_URL = "static/"
 # `collectstatic` (run by `make serve`) writes here; whitenoise serves it.
@@ -221,6 +223,8 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 # A mail server that hangs fails its reminder instead of the run.
 EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10, maximum=3600)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "") or "reminders@localhost"
+# Bearer token for /metrics; unset, /metrics answers only in debug mode.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
 # Rows claimed and written per transaction (SQLite binds two values per row).
 REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 5000, integer=True, maximum=10_000)
 

@@ -1,6 +1,8 @@
 """The admin: who may see the audit trail, that nobody can change it, and that its
 pages find reminders quickly."""
 
+import html
+import re
 import uuid
 from datetime import timedelta
 
@@ -530,3 +532,202 @@ def test_run_list_shows_durations_as_people_read_them(client, superuser, took, s
     page = client.get(run_changelist()).content.decode()
 
     assert f">{shown}<" in page
+
+
+# --- A trail that answers questions --------------------------------------------------
+
+
+def test_a_reminder_row_shows_its_owner_channel_and_times_to_the_second(client, viewer):
+    owner = UserFactory(username="ann", email="ann@example.com")
+    sent_at = timezone.now().replace(microsecond=0)
+    reminder = ReminderLogFactory(
+        task__owner=owner, sent_at=sent_at, run__channel="reminders_app.channels.EmailChannel"
+    )
+    client.force_login(viewer)
+
+    for url in [
+        log_changelist(),
+        reverse("admin:reminders_app_reminderlog_change", args=[reminder.pk]),
+    ]:
+        page = client.get(url).text
+        assert f"{owner.pk} · ann" in page, url
+        assert "ann@example.com" not in page, url
+        assert ">EmailChannel<" in page, url
+        assert sent_at.strftime("%Y-%m-%d %H:%M:%S UTC") in page, url
+
+
+def test_the_owner_links_to_the_user_only_for_those_who_may_view_users(client, viewer, superuser):
+    reminder = ReminderLogFactory()
+    user_page = reverse("admin:auth_user_change", args=[reminder.task.owner_id])
+    pages = [
+        log_changelist(),
+        reverse("admin:reminders_app_reminderlog_change", args=[reminder.pk]),
+        task_changelist(),
+        reverse("admin:tasks_app_task_change", args=[reminder.task_id]),
+    ]
+
+    client.force_login(viewer)
+    for url in pages:
+        assert user_page not in client.get(url).text, url
+    client.force_login(superuser)
+    for url in pages:
+        assert user_page in client.get(url).text, url
+
+
+def test_the_runs_list_shows_a_short_run_id_linking_to_the_run(client, viewer):
+    run = ReminderRunFactory()
+    client.force_login(viewer)
+
+    page = client.get(run_changelist()).text
+
+    change = reverse("admin:reminders_app_reminderrun_change", args=[run.pk])
+    assert f'<a href="{change}"><span title="{run.pk}">{str(run.pk)[:8]}</span></a>' in page
+
+
+def test_a_filtered_trail_says_which_filters_are_active(client, viewer):
+    run = ReminderRunFactory()
+    ReminderLogFactory(run=run, status=ReminderLog.Status.FAILED, sent_at=None)
+    client.force_login(viewer)
+
+    unfiltered = client.get(log_changelist())
+    page = client.get(
+        log_changelist(), {"status__exact": "failed", "run__id__exact": run.pk, "q": run.pk}
+    ).text
+
+    assert "Filtered by" not in unfiltered.text
+    assert f"Filtered by status: Failed; run: {str(run.pk)[:8]}; search: {run.pk}" in page
+    assert 'class="selected"' in page  # the sidebar highlights the choice
+    assert "Clear all filters" in page
+
+
+def test_there_is_no_view_site_link(client, viewer):
+    client.force_login(viewer)
+
+    assert "View site" not in client.get(reverse("admin:index")).text
+
+
+# --- Send now ------------------------------------------------------------------------
+
+
+def send_now_url():
+    return reverse("admin:reminders_app_reminderrun_send_now")
+
+
+@pytest.fixture
+def sender(viewer):
+    from django.contrib.auth.models import Permission
+
+    viewer.user_permissions.add(Permission.objects.get(codename="send_reminders_now"))
+    return viewer
+
+
+@pytest.fixture
+def cluster_running(monkeypatch):
+    """A cluster has reported its statistics (what Stat.get_all() reads)."""
+    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: ["a cluster"])
+
+
+def queued_tasks():
+    from django_q.models import OrmQ
+
+    return [task.task for task in OrmQ.objects.all()]
+
+
+def test_send_now_asks_for_confirmation_then_queues_one_admin_run(client, sender, cluster_running):
+    client.force_login(sender)
+    assert "Send now" in client.get(run_changelist()).text
+
+    page = client.get(send_now_url())
+    assert page.status_code == 200
+    assert "Yes, queue a run now" in page.text and "csrfmiddlewaretoken" in page.text
+    assert queued_tasks() == []  # the GET only asks
+
+    response = client.post(send_now_url(), follow=True)
+
+    (task,) = queued_tasks()
+    assert task["func"] == "reminders_app.jobs.process_reminders"
+    assert task["kwargs"] == {"trigger": "admin"}
+    assert response.redirect_chain[-1][0] == f"{run_changelist()}?trigger__exact=admin"
+    message = str(list(response.context["messages"])[0])
+    assert "Queued a run of the reminder job" in message
+    assert f'href="{run_changelist()}?trigger__exact=admin"' in message
+
+
+def test_send_now_without_a_cluster_says_so_and_queues_nothing(client, sender, monkeypatch):
+    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: [])
+    client.force_login(sender)
+
+    page = client.get(send_now_url())
+    refused = client.post(send_now_url())
+
+    assert "No worker cluster is running" in page.text
+    assert "Yes, queue a run now" not in page.text
+    assert refused.status_code == 409 and "nothing was queued" in refused.text
+    assert queued_tasks() == []
+
+
+def test_no_cluster_is_what_django_q_reports_when_none_runs(client, sender):
+    client.force_login(sender)
+
+    assert "No worker cluster is running" in client.get(send_now_url()).text
+
+
+def test_send_now_needs_its_own_permission(client, viewer, cluster_running):
+    client.force_login(viewer)
+
+    assert "Send now" not in client.get(run_changelist()).text
+    assert client.get(send_now_url()).status_code == 403
+    assert client.post(send_now_url()).status_code == 403
+    assert queued_tasks() == []
+
+
+def test_send_now_is_csrf_protected(sender, cluster_running):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(sender)
+
+    assert client.post(send_now_url()).status_code == 403
+    assert queued_tasks() == []
+
+
+def test_superusers_may_send_now_and_no_group_has_the_permission(client, superuser):
+    client.force_login(superuser)
+
+    assert "Send now" in client.get(run_changelist()).text
+    assert not Group.objects.filter(permissions__codename="send_reminders_now").exists()
+
+
+def test_the_date_drill_down_offers_the_periods_between_the_oldest_and_newest_reminder(
+    client, viewer
+):
+    from datetime import UTC, datetime
+
+    ReminderLogFactory(sent_at=datetime(2024, 11, 20, 9, tzinfo=UTC))
+    newest = ReminderLogFactory(sent_at=datetime(2026, 2, 3, 9, tzinfo=UTC))
+    client.force_login(viewer)
+
+    def offered(**params):
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(log_changelist(), params).text
+        # no scan of the log for the periods that hold rows
+        assert not any("DISTINCT" in q["sql"] for q in captured.captured_queries)
+        nav = page.split('<nav class="toplinks">', 1)[1].split("</nav>", 1)[0]
+        return [
+            html.unescape(text).strip()
+            for text in re.findall(r'<a href="[^"]*"[^>]*>([^<]+)</a>', nav)
+        ]
+
+    assert offered() == ["2024", "2025", "2026"]
+    assert offered(sent_at__year=2024) == ["‹ All dates", "November 2024", "December 2024"]
+    assert offered(sent_at__year=2026, sent_at__month=2) == [
+        "‹ 2026",
+        "February 1",
+        "February 2",
+        "February 3",
+    ]
+    page = client.get(
+        log_changelist(), {"sent_at__year": 2026, "sent_at__month": 2, "sent_at__day": 3}
+    )
+    assert shown(page) == [newest]
+    assert "Filtered by sent at: 2026-02-03" in page.text

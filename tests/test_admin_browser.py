@@ -7,10 +7,12 @@ where a missing browser fails the run instead.
 import os
 import shutil
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -18,9 +20,9 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from reminders_app.models import ReminderLog
+from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.viewers import add_to_reminder_viewers
-from tests.factories import ReminderLogFactory, UserFactory
+from tests.factories import ReminderLogFactory, ReminderRunFactory, UserFactory
 from tests.processes import PROJECT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -113,3 +115,166 @@ def test_a_reminder_viewer_finds_a_reminder_and_cannot_change_it(live_server, br
     browser.implicitly_wait(0)  # the page is loaded: look for absent elements at once
     assert browser.find_elements(By.CSS_SELECTOR, "[name='_save'], [name='_continue']") == []
     assert browser.find_elements(By.CSS_SELECTOR, "a.deletelink") == []
+
+
+# --- The operator's window -----------------------------------------------------------
+
+
+def log_in(browser, live_server, user, url):
+    """Log `user` in through the login page and open `url`."""
+    user.set_password(PASSWORD)
+    user.save()
+    browser.get(f"{live_server.url}{reverse('admin:login')}?next={url}")
+    browser.find_element(By.NAME, "username").send_keys(user.username)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD + Keys.ENTER)
+    WebDriverWait(browser, 10).until(EC.url_contains(url))
+
+
+def screenshot(browser, name: str, *, full_page: bool = False):
+    """Save a screenshot under test-artifacts/; `full_page` grows the window to the
+    page's height first (headless Chromium captures the window only)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    if full_page:
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(1400, max(height + 120, 1000))
+    browser.save_screenshot(str(ARTIFACTS / name))
+
+
+def no_horizontal_scroll(browser) -> bool:
+    """Neither the page nor a changelist's results box scrolls sideways."""
+    return browser.execute_script(
+        "const results = document.querySelector('#changelist .results');"
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+        " && (!results || results.scrollWidth <= results.clientWidth)"
+    )
+
+
+def a_week_of_runs():
+    """Hourly runs over the last week: mostly sent, some failures and suppressions,
+    and a slow, late run now and then."""
+    now = timezone.now()
+    for hours_ago in range(0, 7 * 24, 3):
+        started = now - timedelta(hours=hours_ago)
+        ReminderRunFactory(
+            started_at=started,
+            finished_at=started + timedelta(seconds=1 + hours_ago % 7),
+            scheduled_for=started - timedelta(seconds=hours_ago % 30),
+            lag=timedelta(seconds=hours_ago % 30),
+            sent=20 + hours_ago % 40,
+            failed=3 if hours_ago % 24 == 6 else 0,
+            suppressed=2 if hours_ago % 12 == 0 else 0,
+            selected=25 + hours_ago % 40,
+            channel="reminders_app.channels.EventChannel",
+        )
+
+
+def test_the_admin_home_shows_charts_of_reminders_and_runs(live_server, browser, hourly_schedule):
+    viewer = UserFactory(username="viewer")
+    add_to_reminder_viewers(viewer)
+    a_week_of_runs()
+
+    log_in(browser, live_server, viewer, reverse("admin:index"))
+
+    for chart in ("chart-reminders-per-hour", "chart-run-durations"):
+        figure = browser.find_element(By.ID, chart)
+        svg = figure.find_element(By.CSS_SELECTOR, "svg[role=img]")
+        assert svg.is_displayed() and svg.size["width"] > 500, chart
+        assert len(svg.find_elements(By.CSS_SELECTOR, "rect[fill]")) > 20, chart
+        # the data table is there for screen readers, folded for everyone else
+        figure.find_element(By.TAG_NAME, "summary").click()
+        assert figure.find_element(By.CSS_SELECTOR, "table tbody tr").is_displayed()
+    caption = browser.find_element(By.ID, "chart-reminders-per-hour-title").text
+    assert caption == "Reminders per hour, last 7 days (UTC)"
+    assert no_horizontal_scroll(browser)
+    for chart in ("chart-reminders-per-hour", "chart-run-durations"):  # fold them again
+        browser.find_element(By.CSS_SELECTOR, f"#{chart} summary").click()
+    screenshot(browser, "admin-home-charts.png", full_page=True)
+
+
+def test_the_runs_list_fits_1400_px(live_server, browser):
+    viewer = UserFactory(username="viewer")
+    add_to_reminder_viewers(viewer)
+    a_week_of_runs()
+    ReminderRunFactory(status=ReminderRun.Status.INTERRUPTED, error="stopped by a signal")
+
+    log_in(browser, live_server, viewer, reverse("admin:reminders_app_reminderrun_changelist"))
+
+    assert browser.execute_script("return window.innerWidth") <= 1400
+    assert no_horizontal_scroll(browser)
+    width = browser.execute_script("return window.innerWidth")
+    first_row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr")
+    link = first_row.find_element(By.LINK_TEXT, "reminders")
+    assert link.is_displayed() and link.rect["x"] + link.rect["width"] <= width
+    status = first_row.find_element(By.CSS_SELECTOR, "td.field-status")
+    assert status.rect["x"] + status.rect["width"] <= width
+    short_id = first_row.find_element(By.CSS_SELECTOR, "th.field-short_id a")
+    assert len(short_id.text) == 8
+    screenshot(browser, "admin-runs-list.png")
+
+    # a run's short id opens it, with its counts as a chart
+    rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    rows[1].find_element(By.CSS_SELECTOR, "th.field-short_id a").click()
+    WebDriverWait(browser, 10).until(EC.url_contains("/change/"))
+    assert browser.find_element(By.CSS_SELECTOR, "#chart-run-counts svg").is_displayed()
+    screenshot(browser, "admin-run-page.png", full_page=True)
+
+
+def test_a_filtered_trail_shows_its_filter(live_server, browser):
+    viewer = UserFactory(username="viewer")
+    add_to_reminder_viewers(viewer)
+    owner = UserFactory(username="ann", email="ann@example.com")
+    ReminderLogFactory.create_batch(3, task__owner=owner)
+    failed = ReminderLogFactory(
+        status=ReminderLog.Status.FAILED, sent_at=None, attempts=5, error="SMTPRecipientsRefused"
+    )
+
+    log_in(browser, live_server, viewer, reverse("admin:reminders_app_reminderlog_changelist"))
+    pick_status(browser, "failed")
+
+    assert shown_task_ids(browser) == {failed.task_id}
+    assert browser.find_element(By.TAG_NAME, "h2").text == "Filtered by status: Failed"
+    selected = browser.find_element(By.CSS_SELECTOR, "#changelist-filter li.selected a")
+    assert selected.text == "Failed"
+    assert browser.find_element(By.LINK_TEXT, "✖ Clear all filters").is_displayed()
+    owner_cell = browser.find_element(By.CSS_SELECTOR, "#result_list td.field-owner").text
+    assert owner_cell == f"{failed.task.owner_id} · {failed.task.owner.username}"
+    assert no_horizontal_scroll(browser)
+    screenshot(browser, "admin-filtered-trail.png")
+
+
+def test_send_now_queues_a_run_only_when_a_cluster_runs(live_server, browser, monkeypatch):
+    from django.contrib.auth.models import Permission
+    from django_q.models import OrmQ
+
+    operator = UserFactory(username="operator")
+    add_to_reminder_viewers(operator)
+    operator.user_permissions.add(Permission.objects.get(codename="send_reminders_now"))
+    ReminderRunFactory()
+    runs = reverse("admin:reminders_app_reminderrun_changelist")
+    log_in(browser, live_server, operator, runs)
+
+    # WITHOUT a cluster the page says so and offers no button
+    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: [])
+    browser.find_element(By.LINK_TEXT, "SEND NOW").click()
+    assert "No worker cluster is running" in browser.find_element(By.ID, "no-cluster").text
+    browser.implicitly_wait(0)
+    assert browser.find_elements(By.ID, "send-now-confirm") == []
+    browser.implicitly_wait(5)
+    screenshot(browser, "admin-send-now-no-cluster.png")
+
+    # WITH one, a confirmation queues one run and the message links to admin runs
+    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: ["a cluster"])
+    browser.refresh()
+    screenshot(browser, "admin-send-now-confirm.png")
+    browser.find_element(By.ID, "send-now-confirm").click()
+    WebDriverWait(browser, 10).until(EC.url_contains("trigger__exact=admin"))
+    message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success")
+    assert "Queued a run of the reminder job" in message.text
+    assert (
+        message.find_element(By.TAG_NAME, "a")
+        .get_attribute("href")
+        .endswith(f"{runs}?trigger__exact=admin")
+    )
+    assert [task.task["kwargs"] for task in OrmQ.objects.all()] == [{"trigger": "admin"}]
+    assert browser.find_element(By.TAG_NAME, "h2").text == "Filtered by trigger: Admin"
+    screenshot(browser, "admin-send-now-queued.png")

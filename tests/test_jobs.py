@@ -192,3 +192,13 @@ def test_a_run_never_reports_itself_abandoned(now, caplog):
 
     assert not [r for r in caplog.records if getattr(r, "event", "") == "run_abandoned"]
     assert ReminderRun.objects.get().status == "succeeded"
+
+
+def test_a_run_records_the_channel_it_delivered_through(now, settings):
+    settings.REMINDER_CHANNEL = "reminders_app.channels.EventChannel"
+    TaskFactory(due_at=now + H)
+
+    summary = process_reminders(now=now, trigger="admin")
+
+    run = ReminderRun.objects.get(pk=summary["run_id"])
+    assert (run.channel, run.trigger) == ("reminders_app.channels.EventChannel", "admin")
