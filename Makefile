@@ -11,11 +11,11 @@ STAMP := $(VENV)/.installed
 LOCK_COMPILE = $(BIN)/uv pip compile requirements-dev.txt --generate-hashes \
 	--python-version 3.11 --custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 
-.PHONY: install lock check-lock demo test lint worker serve bench bench-email bench-admin clean
+.PHONY: install lock check-lock demo demo-mail test lint worker serve bench bench-email bench-admin clean
 
 # Development targets run in debug mode (the settings' default is production); an
 # explicit DJANGO_DEBUG in the environment wins.
-demo worker test bench bench-email bench-admin: export DJANGO_DEBUG ?= true
+demo demo-mail worker test bench bench-email bench-admin: export DJANGO_DEBUG ?= true
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,18 @@ check-lock: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py send_reminders
+
+# The mails the demo sends, printed by Django's console backend (README, "Email"), from
+# a demo database of its own so that it works before or after `make demo`.
+demo-mail: export DATABASE_URL = sqlite:///$(CURDIR)/demo-mail.sqlite3
+demo-mail: export REMINDER_CHANNEL = reminders_app.channels.EmailChannel
+demo-mail: export EMAIL_BACKEND = django.core.mail.backends.console.EmailBackend
+demo-mail: export REMINDER_DELIVERY_CONCURRENCY = 1
+demo-mail: $(STAMP)
+	rm -f demo-mail.sqlite3
+	$(BIN)/python manage.py migrate --no-input -v0
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py send_reminders
 
@@ -87,4 +99,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 test-artifacts
+	rm -rf $(VENV) db.sqlite3 demo-mail.sqlite3 test-artifacts

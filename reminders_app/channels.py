@@ -5,7 +5,8 @@ to the configured channel (settings.REMINDER_CHANNEL) and records the outcome. A
 channel reports a failed delivery by raising: DeliveryError says whether it is
 permanent and gives a short code safe to store (`smtp 550`); RelayUnavailable says
 the service behind the channel could not be reached, so the reminder is handed back
-undelivered without spending an attempt; any other exception is a temporary failure
+undelivered without spending an attempt; Suppressed says the channel chose not to
+deliver it (recorded `suppressed`); any other exception is a temporary failure
 recorded by its type.
 """
 
@@ -13,13 +14,18 @@ import smtplib
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.mail import BadHeaderError, EmailMessage, get_connection
+from django.core.mail import BadHeaderError, EmailMessage, EmailMultiAlternatives, get_connection
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.timesince import timeuntil
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,11 @@ class RelayUnavailable(Exception):
         self.code = code
 
 
+class Suppressed(Exception):
+    """The channel chose not to deliver this reminder (its owner opted out): recorded
+    `suppressed`, never retried."""
+
+
 class Channel:
     # A transactional channel only writes to the database, so its delivery commits
     # or rolls back with the batch that claimed it and a crash leaves no trace.
@@ -62,10 +73,11 @@ class Channel:
     # Deliveries at once, each on a thread of the job's (outside channels only).
     concurrency = 1
 
-    def prepare(self, reminders: list[Reminder]) -> None:
+    def prepare(self, reminders: list[Reminder], *, now: datetime) -> None:
         """Called once per batch, on the job's thread, before its deliveries: the
         place to read what the deliveries need in one query. deliver() may then
-        run on other threads and must not touch the database."""
+        run on other threads and must not touch the database. `now` is the job's
+        clock."""
 
     def deliver(self, reminder: Reminder) -> None:
         raise NotImplementedError
@@ -89,9 +101,13 @@ class EmailChannel(Channel):
 
     REMINDER_DELIVERY_CONCURRENCY threads each open one connection to the relay and
     send many messages on it, reopening it when it drops (django-post-office's way).
-    Owners and titles for a batch come from one query (prepare()). Each message has
-    a Message-ID made from its ReminderLog row, the same on every attempt, so a
-    receiver can drop a duplicate.
+    Owners, their preferences and titles for a batch come from one query
+    (prepare()). An owner who turned mail off gets nothing: the reminder is
+    suppressed. Subject and both bodies come from the templates
+    reminders/email/subject.txt, body.txt and body.html, rendered in the owner's time
+    zone. Each message has a Message-ID made from its ReminderLog row, the same on
+    every attempt, so a receiver can drop a duplicate, and a one-click unsubscribe
+    link (RFC 8058).
     """
 
     def __init__(self):
@@ -107,11 +123,15 @@ class EmailChannel(Channel):
         self._lock = threading.Lock()
         self._tasks = {}
         self._domain = message_id_domain()
+        self._from = from_address()
 
-    def prepare(self, reminders: list[Reminder]) -> None:
+    def prepare(self, reminders: list[Reminder], *, now: datetime) -> None:
         from tasks_app.models import Task
 
-        self._tasks = Task.objects.select_related("owner").in_bulk([r.task_id for r in reminders])
+        self._now = now
+        self._tasks = Task.objects.select_related("owner__reminder_preference").in_bulk(
+            [r.task_id for r in reminders]
+        )
 
     def deliver(self, reminder: Reminder) -> None:
         message = self.message(reminder)
@@ -130,19 +150,49 @@ class EmailChannel(Channel):
             except smtplib.SMTPServerDisconnected:
                 raise RelayUnavailable("smtp disconnected") from None
 
-    def message(self, reminder: Reminder) -> EmailMessage:
+    def message(self, reminder: Reminder) -> EmailMultiAlternatives:
+        """The reminder's mail; Suppressed or DeliveryError when there is none to send."""
+        from reminders_app.models import ReminderPreference
+        from reminders_app.preferences import unsubscribe_url
+
         task = self._tasks[reminder.task_id]
-        if not task.owner.email:
+        owner = task.owner
+        preference = ReminderPreference.of(owner)
+        if not preference.email_enabled:
+            raise Suppressed
+        if not owner.email:
             raise DeliveryError("no address", permanent=True)
-        return EmailMessage(
-            subject=f"Reminder: {task.title}",
-            body=f"{task.title} is due at {reminder.due_at:%Y-%m-%d %H:%M} UTC.",
-            to=[task.owner.email],
+        zone = preference.zone
+        unsubscribe = unsubscribe_url(owner.pk)
+        context = {
+            "task": task,
+            "owner": owner,
+            "due_at": reminder.due_at.astimezone(zone),
+            "time_zone": zone.key,
+            "time_left": timeuntil(reminder.due_at, now=self._now, depth=2),
+            "task_url": settings.SITE_URL + reverse("admin:tasks_app_task_change", args=[task.pk]),
+            "unsubscribe_url": unsubscribe,
+            "site_url": settings.SITE_URL,
+        }
+        with timezone.override(zone):
+            subject = render_to_string("reminders/email/subject.txt", context)
+            text = render_to_string("reminders/email/body.txt", context)
+            html = render_to_string("reminders/email/body.html", context)
+        message = EmailMultiAlternatives(
+            subject=" ".join(subject.split()),  # one line, whatever the template
+            body=text,
+            from_email=self._from,
+            to=[owner.email],
             headers={
                 "Message-ID": f"<reminder-{reminder.log_id}@{self._domain}>",
                 "X-Reminder-ID": str(reminder.log_id),
+                "Auto-Submitted": "auto-generated",  # RFC 3834: auto-responders stay quiet
+                "List-Unsubscribe": f"<{unsubscribe}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             },
         )
+        message.attach_alternative(html, "text/html")
+        return message
 
     def _connection(self):
         """This thread's open connection, and whether it was open already."""
@@ -190,12 +240,18 @@ class EmailChannel(Channel):
                 pass
 
 
+def from_address() -> str:
+    """DEFAULT_FROM_EMAIL, given the display name "Task reminders" if it has none."""
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return formataddr((name or "Task reminders", address))
+
+
 def message_id_domain() -> str:
     """The domain of reminder Message-IDs: SITE_URL's host, else the sender's."""
     host = urlsplit(getattr(settings, "SITE_URL", "")).hostname
     if host and host not in {"localhost", "127.0.0.1"}:
         return host
-    return settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(" >") or "localhost"
+    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
 
 
 @lru_cache(maxsize=8)

@@ -4,7 +4,8 @@ A run owns a reminder only if its INSERT of the row succeeded, or if its conditi
 UPDATE took over a row that a dead run or an earlier failure left behind: the unique
 constraint `reminder_once_per_due_date` on (task, due_at) arbitrates, whatever else
 runs at the same time. After delivery the owner records the outcome: sent, failed
-(to be retried, or given up) or released (handed back undelivered).
+(to be retried, or given up), suppressed (not to be sent) or released (handed back
+undelivered).
 
 The claim SQL is generated: its columns come from the model's metadata, its
 takeover condition is compiled from ReminderLogQuerySet.takeable_q(), and every
@@ -258,6 +259,16 @@ def mark_failed(
             next_attempt_at=None if give_up else plan.now + retry_delay(attempts),
         )
     return failed
+
+
+def mark_suppressed(run: ReminderRun, reminders: Sequence[Reminder]) -> int:
+    """Record reminders the channel chose not to deliver (an owner who opted out):
+    settled, never retried, no attempt spent. Returns how many this run still owned."""
+    if not reminders:
+        return 0
+    return ReminderLog.objects.filter(
+        pk__in=[r.log_id for r in reminders], run=run, status__in=[Status.CLAIMED, Status.SENT]
+    ).update(status=Status.SUPPRESSED, sent_at=None, next_attempt_at=None, error="")
 
 
 def release(run: ReminderRun, reminders: Sequence[Reminder], plan: RunPlan) -> int:

@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime
 from threading import Event
 
 from django.db import DatabaseError
 
-from reminders_app.channels import Channel, RelayUnavailable, Reminder
+from reminders_app.channels import Channel, RelayUnavailable, Reminder, Suppressed
 
 # A delivered reminder is recorded `sent` at most this long after the relay took it:
 # a run killed at any moment sends again only what was in flight and this much.
@@ -32,9 +33,13 @@ class Outcomes:
     sent: list[Reminder] = field(default_factory=list)
     failed: list[tuple[Reminder, Exception]] = field(default_factory=list)
     unreached: list[Reminder] = field(default_factory=list)  # go back without an attempt
+    suppressed: list[Reminder] = field(default_factory=list)  # not to be sent at all
 
     def __bool__(self) -> bool:
-        return bool(self.sent or self.failed or self.unreached)
+        return bool(self.sent or self.failed or self.unreached or self.suppressed)
+
+    def answered(self) -> list[Reminder]:
+        return [*self.sent, *(r for r, _ in self.failed), *self.unreached, *self.suppressed]
 
 
 class Outage(Exception):
@@ -59,7 +64,12 @@ class Deliveries:
         self.channel.close()
 
     def deliver(
-        self, reminders: list[Reminder], *, record: Callable[[Outcomes], None], stop: Event
+        self,
+        reminders: list[Reminder],
+        *,
+        now: datetime,
+        record: Callable[[Outcomes], None],
+        stop: Event,
     ) -> None:
         """Deliver `reminders`, calling `record(outcomes)` within FLUSH_EVERY of each
         answer. Stops submitting once `stop` is set; raises Outage once the relay is
@@ -71,7 +81,7 @@ class Deliveries:
         the relay stops answering, so a stop or an outage ends the batch within
         about one delivery's time.
         """
-        self.channel.prepare(reminders)
+        self.channel.prepare(reminders, now=now)
         waiting = iter(reminders)
         in_flight: dict[Future, Reminder] = {}
         outcomes, flush_at, outage = Outcomes(), None, False
@@ -121,6 +131,8 @@ class Deliveries:
         elif isinstance(exc, RelayUnavailable):
             self.unreached_in_a_row += 1
             outcomes.unreached.append(reminder)
+        elif isinstance(exc, Suppressed):  # decided before the relay was asked
+            outcomes.suppressed.append(reminder)
         elif isinstance(exc, Exception) and not isinstance(exc, DatabaseError):
             self.unreached_in_a_row = 0
             outcomes.failed.append((reminder, exc))

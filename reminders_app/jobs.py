@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from reminders_app import claims, runs
-from reminders_app.channels import Channel, get_channel
+from reminders_app.channels import Channel, Suppressed, get_channel
 from reminders_app.delivery import Deliveries, Outage, Outcomes
 from reminders_app.models import ReminderRun
 from reminders_app.plan import Keyset, RunPlan, aware
@@ -156,13 +156,15 @@ class Batches:
             with transaction.atomic(durable=True):
                 batch = claims.claim_batch(self.plan, after=after, run=self.run, sent=True)
                 self._count(selected=batch.selected, skipped=batch.selected - len(batch.claimed))
-                self.channel.prepare(batch.claimed)
+                self.channel.prepare(batch.claimed, now=self.plan.now)
                 outcomes = Outcomes()
                 for reminder in batch.claimed:
                     try:
                         self.channel.deliver(reminder)
                     except DatabaseError:
                         raise  # the database is gone or the transaction is broken
+                    except Suppressed:
+                        outcomes.suppressed.append(reminder)
                     except Exception as exc:
                         outcomes.failed.append((reminder, exc))
                     else:
@@ -176,14 +178,13 @@ class Batches:
         answered = set()
 
         def record(outcomes: Outcomes) -> None:
+            answered.update(r.log_id for r in outcomes.answered())
             with transaction.atomic(durable=True):
                 self._record(outcomes)
-            answered.update(r.log_id for r in outcomes.sent + outcomes.unreached)
-            answered.update(r.log_id for r, _ in outcomes.failed)
             self._log(outcomes)
 
         try:
-            self.deliveries.deliver(batch.claimed, record=record, stop=self.stop)
+            self.deliveries.deliver(batch.claimed, now=self.plan.now, record=record, stop=self.stop)
         finally:
             unanswered = [r for r in batch.claimed if r.log_id not in answered]
             if unanswered:
@@ -196,18 +197,18 @@ class Batches:
         """Write each answer and add it to the run's counts, in the caller's
         transaction. A row another run took over meanwhile is that run's to record:
         it counts as skipped here."""
-        if claimed_sent:  # the claim itself wrote them `sent`
-            sent = outcomes.sent
-        else:
-            sent = outcomes.sent = claims.mark_sent(self.run, outcomes.sent)
+        answered = len(outcomes.answered())
+        if not claimed_sent:  # else the claim itself wrote them `sent`
+            outcomes.sent = claims.mark_sent(self.run, outcomes.sent)  # those still ours
         failed = claims.mark_failed(self.run, outcomes.failed, self.plan)
         released = claims.release(self.run, outcomes.unreached, self.plan)
-        answered = len(outcomes.sent) + len(outcomes.failed) + len(outcomes.unreached)
+        suppressed = claims.mark_suppressed(self.run, outcomes.suppressed)
         self._count(
-            sent=len(sent),
+            sent=len(outcomes.sent),
             failed=failed,
             released=released,
-            skipped=answered - len(sent) - failed - released,
+            suppressed=suppressed,
+            skipped=answered - len(outcomes.sent) - failed - released - suppressed,
         )
 
     def _count(self, **counts: int) -> None:
@@ -219,6 +220,17 @@ class Batches:
     def _log(self, outcomes: Outcomes) -> None:
         """Log what was just committed: each line stands for a row."""
         self.sent_lines.add(outcomes.sent)
+        for reminder in outcomes.suppressed:
+            logger.info(
+                "reminder_suppressed",
+                extra={
+                    "event": "reminder_suppressed",
+                    "task_id": reminder.task_id,
+                    "run_id": str(self.run.pk),
+                    "due_at": reminder.due_at.isoformat(),
+                    "reminder_id": reminder.log_id,
+                },
+            )
         for reminder, exc in outcomes.failed:
             # No exc_info: a channel's exception message may quote task content.
             logger.error(

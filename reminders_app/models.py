@@ -1,6 +1,10 @@
 import uuid
+import zoneinfo
 from datetime import datetime
+from functools import cache
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -175,3 +179,50 @@ class ReminderLog(models.Model):
 
     def __str__(self):
         return f"Reminder {self.pk}"
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name, such as Europe/Paris."""
+    if value and value not in time_zone_names():
+        raise ValidationError(f"{value!r} is not an IANA time zone name, e.g. Europe/Paris.")
+
+
+@cache
+def time_zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+class ReminderPreference(models.Model):
+    """How one person wants reminders; a user without a row gets the defaults
+    (REMINDER_DEFAULT_TIME_ZONE, mail on)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminder_preference"
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        validators=[validate_time_zone],
+        help_text="IANA name, e.g. Europe/Paris. Empty: the site's default.",
+    )
+    email_enabled = models.BooleanField(
+        default=True, help_text="Off: reminders are recorded as suppressed and not mailed."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Reminder preference of user {self.user_id}"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The zone due times are shown in."""
+        return zoneinfo.ZoneInfo(self.time_zone or settings.REMINDER_DEFAULT_TIME_ZONE)
+
+    @classmethod
+    def of(cls, user) -> "ReminderPreference":
+        """The user's preference, or an unsaved one with the defaults."""
+        try:
+            return user.reminder_preference
+        except cls.DoesNotExist:
+            return cls(user=user)

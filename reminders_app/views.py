@@ -1,13 +1,19 @@
-"""Monitoring endpoints: `/healthz` for load balancers and orchestrators, `/metrics`
-for Prometheus. Both only read the database."""
+"""The public endpoints: `/healthz` for load balancers and orchestrators and
+`/metrics` for Prometheus (both only read the database), and the one-click
+unsubscribe link each reminder mail carries."""
 
 import hmac
 
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
-from django.views.decorators.http import require_safe
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_safe
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from reminders_app import preferences
 from reminders_app.health import check_health
 from reminders_app.metrics import exposition
 
@@ -91,3 +97,22 @@ def metrics(request):
             response["Content-Type"] = "text/plain"
             return response
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
+
+
+@csrf_exempt  # RFC 8058: mail providers POST without a session or a CSRF token
+@require_http_methods(["GET", "HEAD", "POST"])
+def unsubscribe(request, token: str):
+    """GET shows a confirm button and changes nothing (link scanners fetch links);
+    POST, from that button or a mail provider's one-click, turns reminder mail off
+    for the user the signed token names. A forged or altered token changes nothing:
+    400; a token for a user who no longer exists: 404."""
+    try:
+        user_id = preferences.user_id_from_token(token)
+    except signing.BadSignature:
+        return render(request, "reminders/unsubscribe.html", {"state": "invalid"}, status=400)
+    if not get_user_model().objects.filter(pk=user_id).exists():
+        raise Http404("no such user")
+    if request.method == "POST":
+        preferences.unsubscribe(user_id)
+        return render(request, "reminders/unsubscribe.html", {"state": "done"})
+    return render(request, "reminders/unsubscribe.html", {"state": "confirm"})

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from reminders_app.admin import (
     ReadOnlyPermissions,
+    ReminderPreferenceInline,
     TrailProtectedDeletes,
     owner_column,
     run_link,
@@ -130,4 +131,4 @@ admin.site.unregister(get_user_model())
 
 @admin.register(get_user_model())
 class OwnerAdmin(TrailProtectedDeletes, UserAdmin):
-    pass
+    inlines = [*UserAdmin.inlines, ReminderPreferenceInline]

@@ -6,6 +6,8 @@ be used, so a bad deploy stops at start-up instead of misbehaving later.
 
 import math
 import os
+import zoneinfo
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -77,6 +79,29 @@ def env_url(name: str, default: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ImproperlyConfigured(f"{name} must be an http:// or https:// URL, not {raw[:60]!r}")
     return raw.rstrip("/")
+
+
+def env_time_zone(name: str, default: str) -> str:
+    """An IANA time zone name."""
+    raw = os.environ.get(name, "").strip() or default
+    try:
+        zoneinfo.ZoneInfo(raw)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name} must be an IANA time zone name such as Europe/Paris, not {raw[:60]!r}"
+        ) from None
+    return raw
+
+
+def env_address(name: str, default: str) -> str:
+    """A mail address, with a display name or without: `Name <user@host>`."""
+    raw = os.environ.get(name, "").strip() or default
+    display, address = parseaddr(raw)
+    if "@" not in address or address.startswith("@") or address.endswith("@"):
+        raise ImproperlyConfigured(
+            f"{name} must be a mail address such as 'Task reminders <reminders@example.com>'"
+        )
+    return raw
 
 
 def env_list(name: str, default: str) -> list[str]:

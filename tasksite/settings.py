@@ -10,7 +10,15 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from tasksite.env import env_bool, env_list, env_non_negative, env_number, env_url
+from tasksite.env import (
+    env_address,
+    env_bool,
+    env_list,
+    env_non_negative,
+    env_number,
+    env_time_zone,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -222,7 +230,10 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
 # A mail server that hangs fails its reminder instead of the run.
 EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10, maximum=3600)
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "") or "reminders@localhost"
+# With a display name, as reminders go out: "Task reminders <reminders@example.com>".
+DEFAULT_FROM_EMAIL = env_address("DEFAULT_FROM_EMAIL", "Task reminders <reminders@localhost>")
+# The zone due times are shown in to owners without a preference of their own.
+REMINDER_DEFAULT_TIME_ZONE = env_time_zone("REMINDER_DEFAULT_TIME_ZONE", "UTC")
 # Bearer token for /metrics; unset, /metrics answers only in debug mode.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
 # Rows claimed and written per transaction (SQLite binds two values per row).

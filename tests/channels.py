@@ -18,7 +18,7 @@ class _Refusing(EventChannel):
     """Reads the batch's titles in prepare(), as a channel must (deliver() may run on
     another thread), so that its failures can quote them."""
 
-    def prepare(self, reminders: list[Reminder]) -> None:
+    def prepare(self, reminders: list[Reminder], *, now) -> None:
         ids = [r.task_id for r in reminders]
         self.titles = dict(Task.objects.filter(pk__in=ids).values_list("pk", "title"))
 

@@ -4,17 +4,10 @@ Skips when Chromium or its driver is missing, unless REQUIRE_BROWSER_TESTS=1 (CI
 where a missing browser fails the run instead.
 """
 
-import os
-import shutil
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from django.urls import reverse
 from django.utils import timezone
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -22,46 +15,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.viewers import add_to_reminder_viewers
+from tests.conftest import ARTIFACTS
 from tests.factories import ReminderLogFactory, ReminderRunFactory, UserFactory
-from tests.processes import PROJECT
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-ARTIFACTS = PROJECT / "test-artifacts"
 PASSWORD = "a-viewer-password-1"
-
-
-@pytest.fixture
-def browser():
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
-    if missing:
-        reason = f"{' and '.join(missing)} not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("REQUIRE_BROWSER_TESTS") == "1":
-            pytest.fail(f"REQUIRE_BROWSER_TESTS=1 but {reason}")
-        pytest.skip(reason)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    for argument in [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,1000",
-        f"--user-data-dir={profile}",
-    ]:
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(5)  # a bounded wait for each element lookup
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def shown_task_ids(browser):

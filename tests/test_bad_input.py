@@ -75,6 +75,9 @@ BAD_ENVIRONMENT = [
     ("REMINDER_DELIVERY_CONCURRENCY", "100000", "REMINDER_DELIVERY_CONCURRENCY"),
     ("SITE_URL", "reminders.example.com", "SITE_URL"),
     ("SITE_URL", "ftp://reminders.example.com", "SITE_URL"),
+    ("REMINDER_DEFAULT_TIME_ZONE", "Mars/Olympus", "REMINDER_DEFAULT_TIME_ZONE"),
+    ("REMINDER_DEFAULT_TIME_ZONE", "../../etc/passwd", "REMINDER_DEFAULT_TIME_ZONE"),
+    ("DEFAULT_FROM_EMAIL", "Task reminders", "DEFAULT_FROM_EMAIL"),
 ]
 
 

@@ -3,12 +3,12 @@ per task over a few reused connections, failures classified, outages that lose
 nothing, and a hung relay that cannot hold a run."""
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from reminders_app.jobs import process_reminders
-from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun
 from tests.factories import TaskFactory, UserFactory
 from tests.smtp import Relay, Silent
 
@@ -199,3 +199,100 @@ def test_refused_credentials_are_an_outage_and_the_password_is_never_shown(
     everything = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     everything += str(list(ReminderLog.objects.values())) + str(list(ReminderRun.objects.values()))
     assert "hunter2" not in everything
+
+
+# --- The message a person reads ----------------------------------------------------
+
+
+def parts(message):
+    """The plain-text and HTML bodies of a received message."""
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    return text, html
+
+
+def test_the_mail_has_a_text_and_an_html_part_saying_the_same(now, relay, email, settings):
+    settings.SITE_URL = "https://reminders.example.org"
+    owner = UserFactory(first_name="Ada", email="ada@example.com")
+    ReminderPreference.objects.create(user=owner, time_zone="Europe/Paris")
+    task = TaskFactory(owner=owner, due_at=now + 3 * H, title="Renew the domain & DNS")
+    email(relay)
+
+    process_reminders(now=now)
+
+    (message,) = relay.received()
+    reminder = ReminderLog.objects.get(task=task)
+    text, html = parts(message)
+    due = "Tuesday 10 March 2026 at 16:00 CET"  # 15:00 UTC
+    assert message["Subject"] == "Reminder: Renew the domain & DNS is due Tue 10 Mar, 16:00 CET"
+    assert message["From"] == "Task reminders <reminders@example.com>"
+    assert message["Message-ID"] == f"<reminder-{reminder.pk}@reminders.example.org>"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["X-Reminder-ID"] == str(reminder.pk)
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = str(message["List-Unsubscribe"]).strip().strip("<>")
+    assert unsubscribe.startswith("https://reminders.example.org/unsubscribe/")
+    task_url = f"https://reminders.example.org/admin/tasks_app/task/{task.pk}/change/"
+    assert "Hello Ada" in text and "Hello Ada" in html
+    assert '"Renew the domain & DNS"' in text
+    assert "Renew the domain &amp; DNS" in html
+    for body in (text, html):
+        assert due.replace(" at ", " ") in body.replace(" at ", " ").replace("<strong>", "")
+        assert "in 3\xa0hours" in body or "in 3 hours" in body
+        assert task_url in body
+        assert unsubscribe in body
+    assert "http" not in html.replace(task_url, "").replace(unsubscribe, "")  # no assets
+
+
+def test_due_times_cross_daylight_saving_with_the_right_offset(relay, email):
+    # New York moves its clocks from 02:00 EST to 03:00 EDT on 8 March 2026 (07:00 UTC).
+    now = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)
+    owner = UserFactory(email="ny@example.com")
+    ReminderPreference.objects.create(user=owner, time_zone="America/New_York")
+    before = TaskFactory(owner=owner, due_at=datetime(2026, 3, 8, 6, 30, tzinfo=UTC))
+    after = TaskFactory(owner=owner, due_at=datetime(2026, 3, 8, 7, 30, tzinfo=UTC))
+    email(relay)
+
+    process_reminders(now=now)
+
+    texts = {int(m["X-Reminder-ID"]): parts(m)[0] for m in relay.received()}
+    by_task = {r.task_id: texts[r.pk] for r in ReminderLog.objects.all()}
+    assert "Sunday 8 March 2026 at 01:30 EST" in by_task[before.pk]
+    assert "Sunday 8 March 2026 at 03:30 EDT" in by_task[after.pk]
+
+
+def test_an_owner_without_a_preference_gets_the_default_time_zone(now, relay, email, settings):
+    settings.REMINDER_DEFAULT_TIME_ZONE = "Asia/Tokyo"
+    TaskFactory(due_at=now + H)
+    email(relay)
+
+    process_reminders(now=now)
+
+    (message,) = relay.received()
+    assert "Tuesday 10 March 2026 at 22:00 JST" in parts(message)[0]  # 13:00 UTC
+    assert "(Asia/Tokyo)" in parts(message)[0]
+
+
+def test_an_owner_who_opted_out_gets_nothing_and_a_suppressed_row(now, relay, email, caplog):
+    quiet = UserFactory(email="quiet@example.com")
+    ReminderPreference.objects.create(user=quiet, email_enabled=False)
+    muted = TaskFactory(owner=quiet, due_at=now + H, title="Muted")
+    TaskFactory(due_at=now + H)
+    email(relay)
+
+    summary = process_reminders(now=now)
+    again = process_reminders(now=now + MINUTE)
+
+    assert [m["To"] for m in relay.received()] != [] and "quiet@example.com" not in [
+        m["To"] for m in relay.received()
+    ]
+    row = ReminderLog.objects.get(task=muted)
+    assert (row.status, row.attempts, row.next_attempt_at) == ("suppressed", 0, None)
+    assert (summary["sent"], summary["suppressed"]) == (1, 1)
+    assert ReminderRun.objects.get(pk=summary["run_id"]).suppressed == 1
+    assert again["selected"] == 0  # settled: never retried
+    (line,) = [r for r in caplog.records if getattr(r, "event", "") == "reminder_suppressed"]
+    assert line.task_id == muted.pk
+    everything = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    for secret in ("Muted", "quiet@example.com", "Europe/", "UTC"):
+        assert secret not in everything.replace('"+00:00"', "")

@@ -4,8 +4,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from reminders_app.jobs import process_reminders
+from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.viewers import REMINDER_VIEWERS
 from tasks_app.models import Task
 
@@ -30,10 +32,10 @@ def test_demo_tasks_mix_due_completed_and_undated_and_a_rerun_adds_nothing():
     call_command("seed_demo")
     call_command("seed_demo")
 
-    tasks = Task.objects.all()
-    assert tasks.count() == 24
+    tasks = Task.objects.filter(due_at__gt=timezone.now())
+    assert Task.objects.count() == 28
     assert tasks.filter(completed_at__isnull=False).exists()
-    assert tasks.filter(due_at__isnull=True).exists()
+    assert Task.objects.filter(due_at__isnull=True).exists()
     first, second = process_reminders(), process_reminders()
     assert first["sent"] > 0 and second["sent"] == 0
 
@@ -46,3 +48,14 @@ def test_refused_when_debug_is_off(settings):
 
     assert refused.value.returncode == 2
     assert not get_user_model().objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_history_shows_every_state():
+    call_command("seed_demo")
+
+    assert Task.objects.overdue(timezone.now()).count() >= 1
+    assert ReminderRun.objects.count() == 3
+    statuses = sorted(ReminderLog.objects.values_list("status", flat=True))
+    assert statuses == ["failed", "sent", "suppressed"]
+    assert ReminderLog.objects.get(status="failed").error == "permanent: no address"

@@ -4,9 +4,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 from django.db import transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 
+from reminders_app.jobs import process_reminders
 from reminders_app.management.base import EXIT_USAGE, ReminderCommand
+from reminders_app.models import ReminderPreference
 from reminders_app.viewers import add_to_reminder_viewers
 from tasks_app.models import Task
 
@@ -24,10 +27,19 @@ DEMO_TITLES = [
 ]
 
 
+# Owners besides the demo user, so the trail shows every outcome: one without an
+# address (a failed reminder) and one who turned reminder mail off (suppressed).
+NO_ADDRESS, OPTED_OUT = "demo-no-address", "demo-opted-out"
+# Past runs, hours ago, each over a one-hour window: the history the admin shows.
+PAST_RUNS = [4, 3, 2]
+
+
 class Command(ReminderCommand):
     help = (
-        "Load demo data: a staff user 'demo' in the Reminder viewers group and tasks "
-        "over the next 48 hours. "
+        "Load demo data: a staff user 'demo' in the Reminder viewers group, tasks over the "
+        "next 48 hours and some overdue, two more owners (one without an address, one who "
+        "opted out of mail), and three past runs of the email channel that leave sent, "
+        "failed and suppressed reminders. "
         "Development only: refused when DJANGO_DEBUG is false."
     )
 
@@ -37,6 +49,7 @@ class Command(ReminderCommand):
                 "seed_demo refuses to run when DJANGO_DEBUG is false: its password is public",
                 returncode=EXIT_USAGE,
             )
+        now = timezone.now()
         with transaction.atomic():
             user, created = get_user_model().objects.get_or_create(
                 username=DEMO_USERNAME,
@@ -49,20 +62,62 @@ class Command(ReminderCommand):
             if user.tasks.exists():
                 self.stdout.write("demo data already loaded; nothing to add")
                 return
-            now = timezone.now()
-            tasks = []
-            for i in range(24):
-                tasks.append(
-                    Task(
-                        owner=user,
-                        title=DEMO_TITLES[i % len(DEMO_TITLES)],
-                        # Spread over the next 48 hours: about half fall in the window.
-                        due_at=now + timedelta(hours=2 * i + 1) if i % 6 != 5 else None,
-                        completed_at=now if i % 4 == 3 else None,
-                    )
-                )
+            ReminderPreference.objects.get_or_create(
+                user=user, defaults={"time_zone": "Europe/Paris"}
+            )
+            tasks = self._upcoming(user, now) + self._history(now)
             Task.objects.bulk_create(tasks)
+        past = self._past_runs(now)
         self.stdout.write(
-            f"loaded {len(tasks)} demo tasks for staff user {DEMO_USERNAME!r} "
-            f"(password {DEMO_PASSWORD!r})"
+            f"loaded {len(tasks)} demo tasks and {past} past runs for staff user "
+            f"{DEMO_USERNAME!r} (password {DEMO_PASSWORD!r})"
         )
+
+    @staticmethod
+    def _upcoming(user, now) -> list[Task]:
+        """24 tasks over the next 48 hours: about half fall in the window; some are
+        completed, some undated."""
+        return [
+            Task(
+                owner=user,
+                title=DEMO_TITLES[i % len(DEMO_TITLES)],
+                due_at=now + timedelta(hours=2 * i + 1) if i % 6 != 5 else None,
+                completed_at=now if i % 4 == 3 else None,
+            )
+            for i in range(24)
+        ]
+
+    @staticmethod
+    def _history(now) -> list[Task]:
+        """Tasks the past runs remind, and one overdue that no run ever reached."""
+        users = get_user_model().objects
+        nowhere, _ = users.get_or_create(username=NO_ADDRESS, defaults={"email": ""})
+        quiet, _ = users.get_or_create(
+            username=OPTED_OUT, defaults={"email": "opted-out@example.com"}
+        )
+        ReminderPreference.objects.get_or_create(user=quiet, defaults={"email_enabled": False})
+        demo = users.get(username=DEMO_USERNAME)
+        # Each falls half an hour into one past run's window (PAST_RUNS).
+        due = [now - timedelta(hours=hours) + timedelta(minutes=30) for hours in PAST_RUNS]
+        return [
+            Task(owner=demo, title="Pay the hosting invoice", due_at=due[0]),  # sent
+            Task(owner=nowhere, title="File the expense report", due_at=due[1]),  # failed
+            Task(owner=quiet, title="Read the board minutes", due_at=due[2]),  # suppressed
+            Task(owner=demo, title="Renew the TLS certificate", due_at=now - timedelta(days=3)),
+        ]
+
+    @staticmethod
+    def _past_runs(now) -> int:
+        """Run the real job at past clocks through the email channel, its mail kept
+        in memory: runs, sent, failed and suppressed reminders, as history would
+        leave them."""
+        with override_settings(
+            REMINDER_CHANNEL="reminders_app.channels.EmailChannel",
+            EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+            REMINDER_DELIVERY_CONCURRENCY=1,
+        ):
+            for hours in PAST_RUNS:
+                process_reminders(
+                    now=now - timedelta(hours=hours), window_hours=1, trigger="command"
+                )
+        return len(PAST_RUNS)

@@ -1,0 +1,45 @@
+"""The reminder mail's HTML part as a person sees it: rendered in headless Chromium,
+with a screenshot saved under test-artifacts/ (look at it)."""
+
+from datetime import timedelta
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from reminders_app.channels import EmailChannel, Reminder
+from reminders_app.models import ReminderPreference
+from tests.conftest import ARTIFACTS
+from tests.factories import TaskFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_html_part_reads_well_in_a_browser(now, browser, settings):
+    settings.SITE_URL = "https://reminders.example.org"
+    owner = UserFactory(first_name="Ada", email="ada@example.com")
+    ReminderPreference.objects.create(user=owner, time_zone="America/New_York")
+    task = TaskFactory(
+        owner=owner, title="Send the quarterly report", due_at=now + timedelta(hours=5)
+    )
+    channel = EmailChannel()
+    reminder = Reminder(log_id=41, task_id=task.pk, due_at=task.due_at, attempts=0)
+    channel.prepare([reminder], now=now)
+    ((html, mime),) = channel.message(reminder).alternatives
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = ARTIFACTS / "reminder-email.html"
+    page.write_text(html)
+
+    browser.set_window_size(700, 700)
+    browser.get(page.as_uri())
+    browser.save_screenshot(str(ARTIFACTS / "reminder-email.png"))
+
+    assert mime == "text/html"
+    shown = browser.find_element(By.TAG_NAME, "body").text
+    assert "Hello Ada" in shown
+    assert "Send the quarterly report" in shown
+    assert "Tuesday 10 March 2026 at 13:00 EDT (America/New_York), in 5 hours" in shown
+    button = browser.find_element(By.LINK_TEXT, "Open the task")
+    assert button.get_attribute("href").endswith(f"/admin/tasks_app/task/{task.pk}/change/")
+    assert browser.find_element(By.LINK_TEXT, "Stop reminder emails").is_displayed()
+    # No image, stylesheet or script to fetch: everything is inline.
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
