@@ -66,17 +66,18 @@ def finish_what_was_left(now, channel, *, handed_back: bool = False) -> None:
     The first rerun (default timeout, 600 s) sends what nobody claimed and leaves
     claims of the dead run alone: they might belong to a live run. The second takes
     them over once they are older than REMINDER_CLAIM_TIMEOUT_SECONDS. A run that
-    lived to see its error (`handed_back`) released its claims: the first rerun
-    takes them at once.
+    lived to see its error (`handed_back`) may have released its claims: then the
+    first rerun takes them at once.
     """
     rerun(now, channel)
     left = list(ReminderLog.objects.filter(status="claimed").values_list("pk", "claimed_at"))
-    if channel == EVENT or handed_back:
-        # A transactional batch commits whole or not at all; released claims are
-        # anyone's at once.
-        assert left == []
-    else:
-        assert left  # the dead run was delivering a committed batch
+    if channel == EVENT:
+        assert left == []  # a transactional batch commits whole or not at all
+    elif not left:
+        # Released claims are anyone's at once; only a run that lived to see its
+        # error can release them (it may also have lost the database for good).
+        assert handed_back
+    else:  # the dead run was delivering a committed batch
         newest = max(claimed_at for _, claimed_at in left)
         wait_for(
             lambda: time.time() > newest.timestamp() + CLAIM_TIMEOUT,
