@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import BadHeaderError, EmailMessage, EmailMultiAlternatives, get_connection
-from django.template.loader import render_to_string
+from django.template.loader import get_template
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.module_loading import import_string
 from django.utils.timesince import timeuntil
 
@@ -96,6 +96,11 @@ class EventChannel(Channel):
         pass
 
 
+# The mail's subject, plain-text body and HTML body, under reminders/email/; a
+# project's own templates directory overrides them.
+TEMPLATES = ("subject.txt", "body.txt", "body.html")
+
+
 class EmailChannel(Channel):
     """Mails the task's owner through Django's configured email backend.
 
@@ -124,14 +129,23 @@ class EmailChannel(Channel):
         self._tasks = {}
         self._domain = message_id_domain()
         self._from = from_address()
+        self._templates = [get_template(f"reminders/email/{name}") for name in TEMPLATES]
 
     def prepare(self, reminders: list[Reminder], *, now: datetime) -> None:
+        from reminders_app.models import ReminderPreference
+        from reminders_app.preferences import unsubscribe_url
         from tasks_app.models import Task
 
         self._now = now
         self._tasks = Task.objects.select_related("owner__reminder_preference").in_bulk(
             [r.task_id for r in reminders]
         )
+        # Per owner, once a batch: their preference (or the defaults) and their signed
+        # unsubscribe link.
+        owners = {task.owner for task in self._tasks.values()}
+        self._owners = {
+            owner.pk: (ReminderPreference.of(owner), unsubscribe_url(owner.pk)) for owner in owners
+        }
 
     def deliver(self, reminder: Reminder) -> None:
         message = self.message(reminder)
@@ -152,22 +166,23 @@ class EmailChannel(Channel):
 
     def message(self, reminder: Reminder) -> EmailMultiAlternatives:
         """The reminder's mail; Suppressed or DeliveryError when there is none to send."""
-        from reminders_app.models import ReminderPreference
-        from reminders_app.preferences import unsubscribe_url
-
         task = self._tasks[reminder.task_id]
         owner = task.owner
-        preference = ReminderPreference.of(owner)
+        preference, unsubscribe = self._owners[owner.pk]
         if not preference.email_enabled:
             raise Suppressed
         if not owner.email:
             raise DeliveryError("no address", permanent=True)
         zone = preference.zone
-        unsubscribe = unsubscribe_url(owner.pk)
+        due_at = reminder.due_at.astimezone(zone)
         context = {
             "task": task,
             "owner": owner,
-            "due_at": reminder.due_at.astimezone(zone),
+            "due_at": due_at,
+            # Formatted once here, for the three templates: "Tuesday 10 March 2026",
+            # "16:00 CET" (the abbreviation in force at that moment).
+            "due_day": dateformat.format(due_at, "l j F Y"),
+            "due_time": dateformat.format(due_at, "H:i T"),
             "time_zone": zone.key,
             "time_left": timeuntil(reminder.due_at, now=self._now, depth=2),
             "task_url": settings.SITE_URL + reverse("admin:tasks_app_task_change", args=[task.pk]),
@@ -175,9 +190,7 @@ class EmailChannel(Channel):
             "site_url": settings.SITE_URL,
         }
         with timezone.override(zone):
-            subject = render_to_string("reminders/email/subject.txt", context)
-            text = render_to_string("reminders/email/body.txt", context)
-            html = render_to_string("reminders/email/body.html", context)
+            subject, text, html = (template.render(context) for template in self._templates)
         message = EmailMultiAlternatives(
             subject=" ".join(subject.split()),  # one line, whatever the template
             body=text,
@@ -195,7 +208,9 @@ class EmailChannel(Channel):
         return message
 
     def _connection(self):
-        """This thread's open connection, and whether it was open already."""
+        """This thread's open connection, and whether it was open already. The SMTP
+        backend's `connection` is None once closed; backends without one (console,
+        locmem, an API's) stay open."""
         connection = getattr(self._local, "connection", None)
         if connection is not None and getattr(connection, "connection", True) is not None:
             return connection, True
@@ -223,7 +238,7 @@ class EmailChannel(Channel):
         except smtplib.SMTPResponseException as exc:  # DATA refused, and the like
             raise DeliveryError(f"smtp {exc.smtp_code}", permanent=exc.smtp_code >= 500) from None
         except smtplib.SMTPServerDisconnected:
-            raise
+            raise  # deliver() decides: it is an OSError, but not one to close on here
         except (BadHeaderError, ValueError, UnicodeError):  # a header or address refused
             raise DeliveryError("bad header or address", permanent=True) from None
         except OSError as exc:  # a timeout or a reset mid-conversation
@@ -248,7 +263,7 @@ def from_address() -> str:
 
 def message_id_domain() -> str:
     """The domain of reminder Message-IDs: SITE_URL's host, else the sender's."""
-    host = urlsplit(getattr(settings, "SITE_URL", "")).hostname
+    host = urlsplit(settings.SITE_URL).hostname
     if host and host not in {"localhost", "127.0.0.1"}:
         return host
     return parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"

@@ -155,7 +155,6 @@ class Batches:
         if self.channel.transactional:
             with transaction.atomic(durable=True):
                 batch = claims.claim_batch(self.plan, after=after, run=self.run, sent=True)
-                self._count(selected=batch.selected, skipped=batch.selected - len(batch.claimed))
                 self.channel.prepare(batch.claimed, now=self.plan.now)
                 outcomes = Outcomes()
                 for reminder in batch.claimed:
@@ -169,18 +168,20 @@ class Batches:
                         outcomes.failed.append((reminder, exc))
                     else:
                         outcomes.sent.append(reminder)
-                self._record(outcomes, claimed_sent=True)
+                counts = self._claimed(batch)
+                counts += self._record(outcomes, claimed_sent=True)
+                self._count(counts)  # one update of the run per batch
             self._log(outcomes)
             return batch.selected, batch.last
         with transaction.atomic(durable=True):
             batch = claims.claim_batch(self.plan, after=after, run=self.run, sent=False)
-            self._count(selected=batch.selected, skipped=batch.selected - len(batch.claimed))
+            self._count(self._claimed(batch))
         answered = set()
 
         def record(outcomes: Outcomes) -> None:
             answered.update(r.log_id for r in outcomes.answered())
             with transaction.atomic(durable=True):
-                self._record(outcomes)
+                self._count(self._record(outcomes))
             self._log(outcomes)
 
         try:
@@ -190,20 +191,25 @@ class Batches:
             if unanswered:
                 with transaction.atomic(durable=True):
                     released = claims.release(self.run, unanswered, self.plan)
-                    self._count(released=released, skipped=len(unanswered) - released)
+                    self._count(Counts(released=released, skipped=len(unanswered) - released))
         return batch.selected, batch.last
 
-    def _record(self, outcomes: Outcomes, *, claimed_sent: bool = False) -> None:
-        """Write each answer and add it to the run's counts, in the caller's
-        transaction. A row another run took over meanwhile is that run's to record:
-        it counts as skipped here."""
+    @staticmethod
+    def _claimed(batch: claims.Batch) -> Counts:
+        """A batch's selection: what another run claimed first is skipped."""
+        return Counts(selected=batch.selected, skipped=batch.selected - len(batch.claimed))
+
+    def _record(self, outcomes: Outcomes, *, claimed_sent: bool = False) -> Counts:
+        """Write each answer, in the caller's transaction; return the counts. A row
+        another run took over meanwhile is that run's to record: it counts as
+        skipped here."""
         answered = len(outcomes.answered())
         if not claimed_sent:  # else the claim itself wrote them `sent`
             outcomes.sent = claims.mark_sent(self.run, outcomes.sent)  # those still ours
         failed = claims.mark_failed(self.run, outcomes.failed, self.plan)
         released = claims.release(self.run, outcomes.unreached, self.plan)
         suppressed = claims.mark_suppressed(self.run, outcomes.suppressed)
-        self._count(
+        return Counts(
             sent=len(outcomes.sent),
             failed=failed,
             released=released,
@@ -211,8 +217,8 @@ class Batches:
             skipped=answered - len(outcomes.sent) - failed - released - suppressed,
         )
 
-    def _count(self, **counts: int) -> None:
-        counts = Counts(**counts)
+    def _count(self, counts: Counts) -> None:
+        """Add to the run's record (and beat its heart), in the caller's transaction."""
         if any(counts.as_dict().values()):
             runs.record_batch(self.run, counts)
             self.counts += counts
