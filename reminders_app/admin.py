@@ -25,6 +25,7 @@ from django_q.tasks import async_task
 from reminders_app import charts
 from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun, time_zone_names
 from reminders_app.plan import RunPlan
+from reminders_app.runs import COUNT_FIELDS
 from reminders_app.schedule import FIXED_FIELDS, SCHEDULE_NAME
 
 # Task ids are BigAutoField values; a longer number cannot be one.
@@ -323,12 +324,7 @@ class ReminderRunAdmin(ReadOnlyAdmin):
         "lag_shown",
         "window_start",
         "window_end",
-        "selected",
-        "sent",
-        "skipped",
-        "failed",
-        "released",
-        "suppressed",
+        *COUNT_FIELDS,
         "channel_shown",
         "error",
         "hostname",

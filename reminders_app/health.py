@@ -13,6 +13,7 @@ from django_q.models import Schedule
 
 from reminders_app import runs
 from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.runs import Counts
 from reminders_app.schedule import INTERVAL, JOB_FUNC, SCHEDULE_NAME
 
 # A worker is stale when no run has succeeded within two schedule intervals.
@@ -155,12 +156,7 @@ def _run_dict(run: ReminderRun | None) -> dict | None:
         "heartbeat_at": _iso(run.heartbeat_at),
         "scheduled_for": _iso(run.scheduled_for),
         "lag_seconds": run.lag.total_seconds() if run.lag is not None else None,
-        "selected": run.selected,
-        "sent": run.sent,
-        "skipped": run.skipped,
-        "failed": run.failed,
-        "released": run.released,
-        "suppressed": run.suppressed,
+        **Counts.of(run).as_dict(),
         "error": run.error,
         "hostname": run.hostname,
         "pid": run.pid,

@@ -335,8 +335,8 @@ def _finish(run: ReminderRun, *, status: str, error: str) -> Counts | None:
             "event": "run_finished",
             "run_id": str(run.pk),
             "status": status,
-            **{name: getattr(run, name) for name in Counts().as_dict()},
+            **Counts.of(run).as_dict(),
             "duration_ms": round(run.duration.total_seconds() * 1000, 1),
         },
     )
-    return Counts(**{name: getattr(run, name) for name in Counts().as_dict()})
+    return Counts.of(run)

@@ -84,6 +84,15 @@ class Counts:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    @classmethod
+    def of(cls, run: ReminderRun) -> "Counts":
+        """The counts a run's record holds."""
+        return cls(**{name: getattr(run, name) for name in COUNT_FIELDS})
+
+
+# The run's counts, in their order: the fields of ReminderRun that Counts mirrors.
+COUNT_FIELDS = tuple(field.name for field in fields(Counts))
+
 
 def record_batch(run: ReminderRun, counts: Counts) -> None:
     """Add a batch's counts to the run; called inside the batch's transaction so the

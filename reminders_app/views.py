@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from reminders_app import preferences
 from reminders_app.health import check_health
 from reminders_app.metrics import exposition
+from reminders_app.runs import COUNT_FIELDS
 
 # What /healthz shows of health.check_health().as_dict(): an allow-list, so a field
 # added there later (which might name a person or a task) stays private until
@@ -29,12 +30,7 @@ RUN_FIELDS = {
     "heartbeat_at",
     "scheduled_for",
     "lag_seconds",
-    "selected",
-    "sent",
-    "skipped",
-    "failed",
-    "released",
-    "suppressed",
+    *COUNT_FIELDS,
     "error",
 }
 SCHEDULE_FIELDS = {"name", "func", "next_run", "repeats", "paused"}
