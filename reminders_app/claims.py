@@ -281,6 +281,21 @@ def release(run: ReminderRun, reminders: Sequence[Reminder], plan: RunPlan) -> i
     ).update(claimed_at=timezone.now() - plan.claim_timeout - timedelta(seconds=1))
 
 
+def release_runs(run_ids: Sequence, *, claim_timeout: timedelta) -> int:
+    """Hand back every live claim of these runs: runs known to be dead (their
+    process or its connection is gone), or a run ending with claims it could not
+    release. The next run takes them over at once instead of after the claim
+    timeout. Returns how many."""
+    if not run_ids:
+        return 0
+    now = timezone.now()
+    # Claims older than the timeout are anyone's already (released ones included).
+    live = ReminderLog.objects.filter(
+        run_id__in=run_ids, status=Status.CLAIMED, claimed_at__gte=now - claim_timeout
+    )
+    return live.update(claimed_at=now - claim_timeout - timedelta(seconds=1))
+
+
 def retry_delay(attempts: int) -> timedelta:
     """Wait before retry number `attempts`: the next run retries a first failure,
     then the wait doubles from RETRY_BACKOFF, up to MAX_RETRY_DELAY."""

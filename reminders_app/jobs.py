@@ -7,7 +7,7 @@ import queue
 import threading
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -83,7 +83,7 @@ def process_reminders(
 
     stop = stop or threading.Event()
     channel = get_channel()
-    runs.reap_dead_runs()
+    abandon_dead_runs(claim_timeout=plan.claim_timeout)
     run = runs.start_run(
         trigger=trigger,
         window_start=plan.start,
@@ -114,7 +114,7 @@ def process_reminders(
             status, error = RunStatus.INTERRUPTED, "stopped by a signal"
         # Again at the end: a run killed just before this one started may have
         # still held its lock then.
-        runs.reap_dead_runs(current=run)
+        abandon_dead_runs(claim_timeout=plan.claim_timeout, current=run)
     except Outage:
         # The relay is down: the claims went back untouched, for the first run
         # after it returns. A run that delivers nothing must not look healthy.
@@ -127,9 +127,21 @@ def process_reminders(
         raise
     finally:
         batches.close()  # the run's finish time covers writing its log lines
-        summary.counts = _finish(run, status=status, error=error) or batches.counts
+        summary.counts = (
+            _finish(run, status=status, error=error, claim_timeout=plan.claim_timeout)
+            or batches.counts
+        )
         summary.status = status
     return summary
+
+
+def abandon_dead_runs(*, claim_timeout: timedelta, current: ReminderRun | None = None) -> int:
+    """Record runs whose process died as `abandoned` and hand their claims back, so
+    what they were delivering is sent by the next run at once; return how many runs.
+    `current` is the caller's own run."""
+    dead = runs.reap_dead_runs(current=current)
+    claims.release_runs(dead, claim_timeout=claim_timeout)
+    return len(dead)
 
 
 class Batches:
@@ -312,23 +324,33 @@ class SentLines:
             pass
 
 
-def _finish(run: ReminderRun, *, status: str, error: str) -> Counts | None:
-    """Record the run's end; return its counts as recorded (None if it could not be)."""
+def _finish(
+    run: ReminderRun, *, status: str, error: str, claim_timeout: timedelta
+) -> Counts | None:
+    """Record the run's end; return its counts as recorded (None if it could not be).
+
+    Claims the run still holds (an error cut its delivery short before it could
+    release them) go back first, counted released, so the next run takes them at
+    once; after a normal end there are none.
+    """
     run_id = str(run.pk)
-    try:
-        run = runs.finish_run(run, status=status, error=error)
-    except DatabaseError:
-        # The connection was lost: record the outcome on a fresh one if we can;
-        # if not, the next run or status check finds this run dead.
-        connection.close()
+    for attempt in (1, 2):
         try:
+            with transaction.atomic(durable=True):
+                left = claims.release_runs([run.pk], claim_timeout=claim_timeout)
+                if left:
+                    runs.record_batch(run, Counts(released=left))
             run = runs.finish_run(run, status=status, error=error)
+            break
         except DatabaseError:
-            logger.error(
-                "run_not_recorded",
-                extra={"event": "run_not_recorded", "run_id": run_id, "status": status},
-            )
-            return None
+            if attempt == 2:
+                # If not recorded, the next run or status check finds this run dead.
+                logger.error(
+                    "run_not_recorded",
+                    extra={"event": "run_not_recorded", "run_id": run_id, "status": status},
+                )
+                return None
+            connection.close()  # the connection was lost: try once on a fresh one
     logger.info(
         "run_finished",
         extra={

@@ -147,16 +147,16 @@ WHERE locktype = 'advisory' AND objsubid = 1 AND granted
 """
 
 
-def reap_dead_runs(*, current: ReminderRun | None = None) -> int:
-    """Mark runs whose process died as `abandoned`; return how many.
+def reap_dead_runs(*, current: ReminderRun | None = None) -> list[uuid.UUID]:
+    """Mark runs whose process died as `abandoned`; return their ids.
 
-    Every run calls it as it starts and ends; so does `manage.py
+    jobs.abandon_dead_runs() calls it, as every run starts and ends and for `manage.py
     abandon_dead_runs`. `current` is the caller's own run, which is alive.
     """
     running = ReminderRun.objects.filter(status=Status.RUNNING)
     if current is not None:
         running = running.exclude(pk=current.pk)
-    return sum(_abandon(run.pk) for run in dead_runs(running))
+    return [run.pk for run in dead_runs(running) if _abandon(run.pk)]
 
 
 def _alive(pid: int | None) -> bool:
