@@ -276,9 +276,10 @@ def release(run: ReminderRun, reminders: Sequence[Reminder], plan: RunPlan) -> i
     claim timeout, any later run takes them over at once. Returns how many."""
     if not reminders:
         return 0
-    return ReminderLog.objects.filter(
+    ours = ReminderLog.objects.filter(
         pk__in=[r.log_id for r in reminders], run=run, status=Status.CLAIMED
-    ).update(claimed_at=timezone.now() - plan.claim_timeout - timedelta(seconds=1))
+    )
+    return _hand_back(ours, claim_timeout=plan.claim_timeout)
 
 
 def release_runs(run_ids: Sequence, *, claim_timeout: timedelta) -> int:
@@ -288,12 +289,19 @@ def release_runs(run_ids: Sequence, *, claim_timeout: timedelta) -> int:
     timeout. Returns how many."""
     if not run_ids:
         return 0
-    now = timezone.now()
     # Claims older than the timeout are anyone's already (released ones included).
     live = ReminderLog.objects.filter(
-        run_id__in=run_ids, status=Status.CLAIMED, claimed_at__gte=now - claim_timeout
+        run_id__in=run_ids,
+        status=Status.CLAIMED,
+        claimed_at__gte=timezone.now() - claim_timeout,
     )
-    return live.update(claimed_at=now - claim_timeout - timedelta(seconds=1))
+    return _hand_back(live, claim_timeout=claim_timeout)
+
+
+def _hand_back(claims, *, claim_timeout: timedelta) -> int:
+    """Date claims back past the claim timeout: any later run takes them over at
+    once, and no attempt is spent."""
+    return claims.update(claimed_at=timezone.now() - claim_timeout - timedelta(seconds=1))
 
 
 def retry_delay(attempts: int) -> timedelta:
