@@ -16,16 +16,9 @@ from reminders_app import runs
 from reminders_app.health import check_health
 from reminders_app.viewers import add_to_reminder_viewers
 from tests.factories import ReminderLogFactory, ReminderRunFactory, UserFactory
+from tests.queries import writes
 
 pytestmark = pytest.mark.django_db
-
-WRITES = ("INSERT", "UPDATE", "DELETE")
-
-
-def writes(captured) -> list[str]:
-    return [
-        q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(WRITES)
-    ]
 
 
 @pytest.fixture

@@ -10,16 +10,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from reminders_app.models import ReminderLog, ReminderRun
 from tests.factories import ReminderLogFactory, ReminderRunFactory, TaskFactory, UserFactory
+from tests.queries import writes
 
 pytestmark = pytest.mark.django_db
 
 H = timedelta(hours=1)
-WRITES = ("INSERT", "UPDATE", "DELETE")
 TOKEN = "s3cret-metrics-token"
-
-
-def writes(captured) -> list[str]:
-    return [q["sql"] for q in captured if q["sql"].lstrip().upper().startswith(WRITES)]
 
 
 @pytest.fixture
