@@ -624,7 +624,7 @@ def sender(viewer):
 @pytest.fixture
 def cluster_running(monkeypatch):
     """A cluster has reported its statistics (what Stat.get_all() reads)."""
-    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: ["a cluster"])
+    monkeypatch.setattr("reminders_app.admin.send_now.running_clusters", lambda: ["a cluster"])
 
 
 def queued_tasks():
@@ -654,7 +654,7 @@ def test_send_now_asks_for_confirmation_then_queues_one_admin_run(client, sender
 
 
 def test_send_now_without_a_cluster_says_so_and_queues_nothing(client, sender, monkeypatch):
-    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: [])
+    monkeypatch.setattr("reminders_app.admin.send_now.running_clusters", lambda: [])
     client.force_login(sender)
 
     page = client.get(send_now_url())
