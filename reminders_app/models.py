@@ -125,7 +125,8 @@ class ReminderLog(models.Model):
     SETTLED = (Status.SENT, Status.SUPPRESSED)
 
     # PROTECT: the trail is evidence, so a task that has reminders (or a user whose
-    # tasks have) cannot be deleted; complete it instead. See README, "Deleting tasks".
+    # tasks have) cannot be deleted; complete it instead. See docs/architecture.md,
+    # "Deleting tasks".
     task = models.ForeignKey(
         "tasks_app.Task",
         on_delete=models.PROTECT,
