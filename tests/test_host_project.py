@@ -9,10 +9,12 @@ wheel installed."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,28 +24,23 @@ from tests.processes import PROJECT
 
 HOST = PROJECT / "tests" / "hostproject"
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+# What a checkout holds besides its sources.
+NOT_SOURCES = [".git", ".venv", "build", "*.egg-info", "__pycache__", "*.sqlite3", ".*cache"]
+NOT_SOURCES += ["test-artifacts", "staticfiles", ".hypothesis"]
 
 
 @pytest.fixture(scope="session")
-def wheel(tmp_path_factory) -> "zipfile.Path":
-    """`pip wheel --no-deps .`: the wheel of reminders_app alone."""
+def wheel(tmp_path_factory) -> Path:
+    """`pip wheel --no-deps .` in a copy of the checkout (setuptools leaves build/ and
+    egg-info behind, which a later build would pick up): reminders_app's wheel."""
     out = tmp_path_factory.mktemp("wheel")
-    build = tmp_path_factory.mktemp("build")
+    tree = tmp_path_factory.mktemp("checkout") / "project"
+    shutil.copytree(PROJECT, tree, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(PROJECT),
-        ],
+        [*pip, "-w", str(out), "."],
         check=True,
-        cwd=build,
+        cwd=tree,
         env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"),
     )
     (built,) = out.glob("*.whl")
