@@ -154,9 +154,11 @@ AUTH_PASSWORD_VALIDATORS = [
 # --- Login lockout (django-axes) ---------------------------------------------
 # After DJANGO_LOGIN_FAILURE_LIMIT failed logins for one username from one address,
 # every login for that pair, the right password included, is refused for
-# DJANGO_LOGIN_COOLOFF_MINUTES. Staff see and lift lockouts in the admin (Axes >
-# Access attempts: deleting the attempt lifts it). axes logs the lockout with the
-# username and address masked and never the password.
+# DJANGO_LOGIN_COOLOFF_MINUTES; after DJANGO_LOGIN_USER_FAILURE_LIMIT for one username
+# from any addresses, every login for that username is (tasksite/login_lockout.py).
+# Staff see and lift lockouts in the admin (Axes > Access attempts: deleting the
+# attempts lifts it). axes logs the lockout with the username and address masked and
+# never the password.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login
     "django.contrib.auth.backends.ModelBackend",
@@ -165,12 +167,19 @@ AXES_FAILURE_LIMIT = env_number("DJANGO_LOGIN_FAILURE_LIMIT", 5, integer=True, m
 AXES_COOLOFF_TIME = timedelta(
     minutes=env_number("DJANGO_LOGIN_COOLOFF_MINUTES", 60, maximum=365 * 24 * 60)
 )
+LOGIN_USER_FAILURE_LIMIT = env_number(
+    "DJANGO_LOGIN_USER_FAILURE_LIMIT", 20, integer=True, maximum=100_000
+)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "tasksite.login_lockout.UsernameAndAddressHandler"
 # Tries during a lockout do not extend it: it ends COOLOFF minutes after it began.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True  # a successful login forgets earlier typos
 AXES_VERBOSE = False  # no start-up line in every command's output
-# REMOTE_ADDR, or behind a trusted proxy the address it forwards (tasksite/client_ip.py).
+# REMOTE_ADDR, or behind trusted proxies the address they forward (tasksite/client_ip.py):
+# how many proxies in front append to X-Forwarded-For, read only with
+# DJANGO_SECURE_PROXY_SSL_HEADER; 0 ignores the header.
+TRUSTED_PROXIES = env_non_negative("DJANGO_TRUSTED_PROXIES", 1, maximum=20)
 AXES_CLIENT_IP_CALLABLE = "tasksite.client_ip.client_ip"
 
 LANGUAGE_CODE = "en-us"

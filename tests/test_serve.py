@@ -1,22 +1,20 @@
 """gunicorn serves the site in production mode, static files included, as `make serve` does.
 
 A real gunicorn process with production settings (debug off, a strong key) on a
-scratch SQLite database; only the HTTPS redirect is off, so plain HTTP on localhost
-reaches the pages.
+scratch database (tests/gunicorn.py); only the HTTPS redirect is off, so plain HTTP on
+localhost reaches the pages.
 """
 
 import gzip
 import json
 import re
-import subprocess
-import sys
 import urllib.request
 from http.cookiejar import CookieJar
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.processes import PROJECT, STRONG_SECRET_KEY, child_env, run_manage, stop, wait_for
+from tests.gunicorn import gunicorn, prepare, production_env, scratch_database
 
 PASSWORD = "a-long-admin-password-1"
 
@@ -25,41 +23,16 @@ PASSWORD = "a-long-admin-password-1"
 def site(tmp_path_factory):
     """collectstatic, migrate and a superuser, then gunicorn on a free port."""
     tmp = tmp_path_factory.mktemp("serve")
-    env = child_env(
-        DJANGO_SETTINGS_MODULE="tasksite.settings",
-        DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY=STRONG_SECRET_KEY,
-        DJANGO_SECURE_SSL_REDIRECT="false",
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        DJANGO_STATIC_ROOT=str(tmp / "static"),
-        DATABASE_URL=f"sqlite:///{tmp / 'site.sqlite3'}",
-        DJANGO_SUPERUSER_PASSWORD=PASSWORD,
-    )
-    for args in (
-        ["collectstatic", "--no-input", "-v0"],
-        ["migrate", "--no-input", "-v0"],
-        ["createsuperuser", "--no-input", "--username", "root", "--email", "root@example.com"],
-    ):
-        result = run_manage(*args, env=env)
-        assert result.returncode == 0, result.stderr
-    log = tmp / "gunicorn.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "tasksite.wsgi", "--no-control-socket"]
-            + ["--bind", "127.0.0.1:0", "--workers", "1"],
-            cwd=PROJECT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
+    with scratch_database(tmp, "serve") as url:
+        env = production_env(tmp, DATABASE_URL=url, DJANGO_SUPERUSER_PASSWORD=PASSWORD)
+        prepare(
+            env,
+            ["collectstatic", "--no-input", "-v0"],
+            ["migrate", "--no-input", "-v0"],
+            ["createsuperuser", "--no-input", "--username", "root", "--email", "root@x.example"],
         )
-    try:
-        address = wait_for(
-            lambda: re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", log.read_text()),
-            what="gunicorn to listen",
-        ).group(1)
-        yield address, tmp / "static"
-    finally:
-        stop(server)
+        with gunicorn(env, tmp / "gunicorn.log") as address:
+            yield address, tmp / "static"
 
 
 def fetch(url, headers=None, opener=None, data=None):
