@@ -19,6 +19,7 @@ from tasksite.env import (
     env_time_zone,
     env_url,
 )
+from tasksite.log_format import JSON_FORMATTER, STDERR_HANDLER
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -52,7 +53,7 @@ if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 # A load balancer probes these over plain HTTP; a redirect would read as "down".
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # One year, as the browsers' preload lists require; 0 sends no HSTS header.
 SECURE_HSTS_SECONDS = env_non_negative("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
@@ -249,35 +250,26 @@ METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
 REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 5000, integer=True, maximum=10_000)
 
 # --- Logging: one JSON object per line on stderr, from every logger ----------
+# Python's warnings too (tasksite/log_format.py).
+LOGGING_CONFIG = "tasksite.log_format.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "json": {
-            # orjson serialises a run's hundred thousand reminder lines twice as
-            # fast as the standard library's json.
-            "()": "pythonjsonlogger.orjson.OrjsonFormatter",
-            "format": "%(levelname)s %(name)s %(message)s",
-            "rename_fields": {"levelname": "level", "name": "logger"},
-            "timestamp": True,
-        },
-    },
+    # Shared with gunicorn's own lines (tasksite/gunicorn.conf.py).
+    "formatters": {"json": JSON_FORMATTER},
     "filters": {
         "client_error": {"()": "tasksite.log_filters.ClientErrorAsWarning"},
+        "probe_unavailable": {"()": "tasksite.log_filters.ProbeUnavailableAsWarning"},
     },
-    "handlers": {
-        "stderr": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stderr",
-            "formatter": "json",
-        },
-    },
+    "handlers": {"stderr": STDERR_HANDLER},
     "root": {"handlers": ["stderr"], "level": "INFO"},
     "loggers": {
         # Django's own loggers propagate to the root handler above.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         # A request for a host not in ALLOWED_HOSTS: one WARNING line, no traceback.
         "django.security.DisallowedHost": {"filters": ["client_error"], "propagate": True},
+        # /healthz or /readyz answering 503: one WARNING line.
+        "django.request": {"filters": ["probe_unavailable"], "propagate": True},
     },
 }
 
