@@ -94,3 +94,11 @@ def test_the_worker_unit_stops_qcluster_as_the_readme_says():
     assert "ExecStart=/srv/reminders/.venv/bin/python manage.py qcluster" in unit
     assert "KillMode=mixed" in unit
     assert "EnvironmentFile=/etc/reminders/reminders.env" in unit
+
+
+def test_the_web_unit_and_make_serve_start_gunicorn_with_its_json_log_config():
+    unit = (PROJECT / "deploy" / "reminders-web.service").read_text()
+    makefile = (PROJECT / "Makefile").read_text()
+
+    assert "gunicorn -c tasksite/gunicorn.conf.py tasksite.wsgi" in unit
+    assert "gunicorn -c tasksite/gunicorn.conf.py tasksite.wsgi" in makefile
