@@ -16,12 +16,14 @@ class ReminderAdminSite(admin.AdminSite):
     # Three models need no navigation sidebar; without it a list's columns fit a
     # 1400 px window beside its filters.
     enable_nav_sidebar = False
+    # Django's index with the health panel and charts above the apps.
+    index_template = "admin/reminders_app/index.html"
 
     def index(self, request, extra_context=None):
         """Show staff who may view runs the same facts as `reminders_status`, and
         charts of the last week's reminders and the last runs."""
         from reminders_app import charts
-        from reminders_app.admin import given_up_url
+        from reminders_app.admin.reminders import given_up_url
         from reminders_app.health import check_health
 
         extra_context = extra_context or {}

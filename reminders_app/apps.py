@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
 
 
@@ -12,3 +12,9 @@ class RemindersAppConfig(AppConfig):
 
         # Every `migrate` restores the hourly schedule if it is missing or altered.
         post_migrate.connect(restore_schedule_after_migrate, sender=self)
+        if apps.is_installed("django.contrib.admin"):
+            from reminders_app.admin.host import extend_host_admins
+
+            # The host's task and user admins, registered by now (the admin app,
+            # first in INSTALLED_APPS, imported every admin module in its ready()).
+            extend_host_admins()

@@ -6,13 +6,15 @@ The schedule checks read the database, and say nothing when it cannot be read
 
 import pydoc
 
-from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.checks import Error, Warning, register
-from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import DatabaseError, models
+from django_q.conf import Conf
 from django_q.models import Schedule
 
 from reminders_app.channels import get_channel
+from reminders_app.conf import settings, task_fields, task_model
 from reminders_app.schedule import JOB_FUNC, SCHEDULE_NAME
 
 
@@ -66,9 +68,9 @@ def check_claim_timeout(app_configs=None, **kwargs):
     A warning, not a start-up error: a short claim timeout is what a test of crash
     recovery, or a channel with quick deliveries, may want.
     """
-    timeout = settings.Q_CLUSTER["timeout"]
-    if timeout < settings.REMINDER_CLAIM_TIMEOUT_SECONDS:
-        return []
+    timeout = Conf.TIMEOUT  # django-q2's, with its own default
+    if timeout is None or timeout < settings.REMINDER_CLAIM_TIMEOUT_SECONDS:
+        return []  # no cluster timeout (django-q2's default): nothing to compare
     return [
         Warning(
             f"REMINDER_CLAIM_TIMEOUT_SECONDS ({settings.REMINDER_CLAIM_TIMEOUT_SECONDS}) is not "
@@ -95,3 +97,68 @@ def check_channel(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_task_model(app_configs=None, **kwargs):
+    """Errors for a REMINDER_TASK_MODEL or REMINDER_TASK_FIELDS the job cannot use, one
+    line each; a warning naming the index the job's query needs for speed."""
+    try:
+        model, roles = task_model(), task_fields()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="reminders_app.E003")]
+    name = settings.REMINDER_TASK_MODEL
+    errors = [
+        Error(f"REMINDER_TASK_FIELDS: {problem}", id="reminders_app.E003")
+        for problem in task_field_problems(model, roles, name=name)
+    ]
+    if errors or _has_due_index(model, roles.due_at):
+        return errors
+    return [
+        Warning(
+            f"{name} has no index on ({roles.due_at}, id): the reminder job reads open, dated "
+            "tasks in that order, so each run scans the whole table.",
+            hint=f"Add to {model.__name__}.Meta.indexes: models.Index(fields=["
+            f"{roles.due_at!r}, 'id'], name=..., condition=models.Q({roles.completed_at}"
+            f"__isnull=True, {roles.due_at}__isnull=False))",
+            id="reminders_app.W004",
+        )
+    ]
+
+
+def task_field_problems(model, roles, *, name: str) -> list[str]:
+    """What is wrong with the task model's field for each role, a sentence each."""
+    kinds = {
+        "due_at": (models.DateTimeField,),
+        "completed_at": (models.DateTimeField,),
+        "owner": (models.ForeignKey,),
+        "title": (models.CharField, models.TextField),
+    }
+    problems = []
+    for role, types in kinds.items():
+        field_name = getattr(roles, role)
+        try:
+            field = model._meta.get_field(field_name)
+        except FieldDoesNotExist:
+            problems.append(f"{name} has no field {field_name!r} (the {role!r} role)")
+            continue
+        if not isinstance(field, types):
+            wanted = " or ".join(t.__name__ for t in types)
+            problems.append(
+                f"{name}.{field_name} (the {role!r} role) is a {type(field).__name__}, "
+                f"not a {wanted}"
+            )
+        elif role == "completed_at" and not field.null:
+            problems.append(f"{name}.{field_name} (the 'completed_at' role) must be nullable")
+        elif role == "owner" and field.related_model is not get_user_model():
+            problems.append(f"{name}.{field_name} (the 'owner' role) must point at the user model")
+    return problems
+
+
+def _has_due_index(model, due_field: str) -> bool:
+    """An index whose columns start with the due date and the primary key."""
+    pk = {"id", "pk", model._meta.pk.name}
+    return any(
+        index.fields[:1] == [due_field] and (len(index.fields) == 1 or index.fields[1] in pk)
+        for index in model._meta.indexes
+    )

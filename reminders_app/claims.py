@@ -94,13 +94,14 @@ def claim_batch(plan: RunPlan, *, after: Keyset | None, run: ReminderRun, sent: 
     return _claim_in_steps(plan, after=after, params=params, take=take)
 
 
-# PostgreSQL: selection, takeover and insert in one round trip. Each data-modifying
+# PostgreSQL: selection, takeover and insert in one round trip. The candidates'
+# columns are named (id, due_at) whatever the task model calls them. Each data-modifying
 # CTE sees the same snapshot; the unique constraint still decides every race (a
 # concurrent claim makes the INSERT do nothing for that row, and a concurrent
 # takeover makes the UPDATE re-check its condition). The last row describes the
 # batch: its last candidate's keyset and how many candidates it had.
 _ONE_STATEMENT = """
-WITH cand AS MATERIALIZED ({candidates}),
+WITH cand(id, due_at) AS MATERIALIZED ({candidates}),
 took AS ({update}),
 ins AS ({insert})
 SELECT * FROM took UNION ALL SELECT * FROM ins
@@ -271,11 +272,28 @@ def mark_suppressed(run: ReminderRun, reminders: Sequence[Reminder]) -> int:
     ).update(status=Status.SUPPRESSED, sent_at=None, next_attempt_at=None, error="")
 
 
-def release(run: ReminderRun, reminders: Sequence[Reminder], plan: RunPlan) -> int:
+def release(
+    run: ReminderRun, reminders: Sequence[Reminder], plan: RunPlan, *, claimed_sent: bool = False
+) -> int:
     """Hand undelivered claims back without spending an attempt: dated back past the
-    claim timeout, any later run takes them over at once. Returns how many."""
+    claim timeout, any later run takes them over at once. Returns how many.
+
+    `claimed_sent`: the claim wrote them `sent` in the caller's transaction (a
+    transactional channel), counting an attempt; that is undone too.
+    """
     if not reminders:
         return 0
+    if claimed_sent:
+        return sum(
+            _hand_back(
+                ReminderLog.objects.filter(pk=r.log_id, run=run, status=Status.SENT),
+                claim_timeout=plan.claim_timeout,
+                status=Status.CLAIMED,
+                sent_at=None,
+                attempts=r.attempts,
+            )
+            for r in reminders
+        )
     ours = ReminderLog.objects.filter(
         pk__in=[r.log_id for r in reminders], run=run, status=Status.CLAIMED
     )
@@ -298,10 +316,12 @@ def release_runs(run_ids: Sequence, *, claim_timeout: timedelta) -> int:
     return _hand_back(live, claim_timeout=claim_timeout)
 
 
-def _hand_back(claims, *, claim_timeout: timedelta) -> int:
-    """Date claims back past the claim timeout: any later run takes them over at
-    once, and no attempt is spent."""
-    return claims.update(claimed_at=timezone.now() - claim_timeout - timedelta(seconds=1))
+def _hand_back(claims, *, claim_timeout: timedelta, **columns) -> int:
+    """Date claims back past the claim timeout (and write `columns`): any later run
+    takes them over at once, and no attempt is spent."""
+    return claims.update(
+        claimed_at=timezone.now() - claim_timeout - timedelta(seconds=1), **columns
+    )
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -38,6 +38,22 @@ class Outcomes:
     def __bool__(self) -> bool:
         return bool(self.sent or self.failed or self.unreached or self.suppressed)
 
+    def add(self, reminder: Reminder, exc: BaseException | None) -> bool:
+        """Sort one answer of the channel (None: delivered), the same way for every
+        channel; False for an exception that must stop the run instead: a database
+        error, or a timeout or SystemExit raised inside the channel."""
+        if exc is None:
+            self.sent.append(reminder)
+        elif isinstance(exc, RelayUnavailable):
+            self.unreached.append(reminder)
+        elif isinstance(exc, Suppressed):  # decided before anything was sent
+            self.suppressed.append(reminder)
+        elif isinstance(exc, Exception) and not isinstance(exc, DatabaseError):
+            self.failed.append((reminder, exc))
+        else:
+            return False
+        return True
+
     def answered(self) -> list[Reminder]:
         return [*self.sent, *(r for r, _ in self.failed), *self.unreached, *self.suppressed]
 
@@ -125,16 +141,9 @@ class Deliveries:
     def _sort(self, reminder: Reminder, future: Future, outcomes: Outcomes) -> None:
         exc = future.exception()
         self.answered += 1
-        if exc is None:
-            self.unreached_in_a_row = 0
-            outcomes.sent.append(reminder)
+        if not outcomes.add(reminder, exc):
+            self.fatal = self.fatal or exc
         elif isinstance(exc, RelayUnavailable):
             self.unreached_in_a_row += 1
-            outcomes.unreached.append(reminder)
-        elif isinstance(exc, Suppressed):  # decided before the relay was asked
-            outcomes.suppressed.append(reminder)
-        elif isinstance(exc, Exception) and not isinstance(exc, DatabaseError):
+        elif not isinstance(exc, Suppressed):  # the relay answered
             self.unreached_in_a_row = 0
-            outcomes.failed.append((reminder, exc))
-        else:  # a timeout or SystemExit raised inside the channel: stop the run
-            self.fatal = self.fatal or exc

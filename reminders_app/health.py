@@ -7,11 +7,11 @@ import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.utils import timezone
 from django_q.models import Schedule, Task
 
 from reminders_app import runs
+from reminders_app.conf import settings
 from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.runs import Counts
 from reminders_app.schedule import INTERVAL, JOB_FUNC, SCHEDULE_NAME

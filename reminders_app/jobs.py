@@ -3,18 +3,17 @@
 reminders_app.claims writes the reminder history and reminders_app.runs the run's."""
 
 import logging
-import queue
 import threading
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from reminders_app import claims, runs
-from reminders_app.channels import Channel, Suppressed, get_channel
+from reminders_app.channels import Channel, get_channel
+from reminders_app.conf import settings
 from reminders_app.delivery import Deliveries, Outage, Outcomes
+from reminders_app.loglines import RunLog
 from reminders_app.models import ReminderRun
 from reminders_app.plan import Keyset, RunPlan, aware
 from reminders_app.runs import Counts
@@ -27,7 +26,7 @@ RunStatus = ReminderRun.Status
 
 @dataclass
 class RunSummary:
-    """What a run did. Reads like the dict DESIGN.md lists (summary["sent"]), and
+    """What a run did. Reads like the dict docs/operations.md lists (summary["sent"]), and
     as_dict() is the JSON form `send_reminders --json` prints."""
 
     window_start: datetime
@@ -83,7 +82,7 @@ def process_reminders(
 
     stop = stop or threading.Event()
     channel = get_channel()
-    abandon_dead_runs(claim_timeout=plan.claim_timeout)
+    runs.abandon_dead_runs(claim_timeout=plan.claim_timeout)
     run = runs.start_run(
         trigger=trigger,
         window_start=plan.start,
@@ -114,7 +113,7 @@ def process_reminders(
             status, error = RunStatus.INTERRUPTED, "stopped by a signal"
         # Again at the end: a run killed just before this one started may have
         # still held its lock then.
-        abandon_dead_runs(claim_timeout=plan.claim_timeout, current=run)
+        runs.abandon_dead_runs(claim_timeout=plan.claim_timeout, current=run)
     except Outage:
         # The relay is down: the claims went back untouched, for the first run
         # after it returns. A run that delivers nothing must not look healthy.
@@ -135,15 +134,6 @@ def process_reminders(
     return summary
 
 
-def abandon_dead_runs(*, claim_timeout: timedelta, current: ReminderRun | None = None) -> int:
-    """Record runs whose process died as `abandoned` and hand their claims back, so
-    what they were delivering is sent by the next run at once; return how many runs.
-    `current` is the caller's own run."""
-    dead = runs.reap_dead_runs(current=current)
-    claims.release_runs(dead, claim_timeout=claim_timeout)
-    return len(dead)
-
-
 class Batches:
     """Claims, delivers and records a run's batches, one at a time.
 
@@ -158,7 +148,7 @@ class Batches:
     def __init__(self, plan: RunPlan, *, run: ReminderRun, channel: Channel, stop):
         self.plan, self.run, self.channel, self.stop = plan, run, channel, stop
         self.counts = Counts()
-        self.sent_lines = SentLines(run_id=str(run.pk))
+        self.log = RunLog(run_id=str(run.pk))
         self.deliveries = None if channel.transactional else Deliveries(channel)
 
     def process(self, after: Keyset | None) -> tuple[int, Keyset | None]:
@@ -172,18 +162,15 @@ class Batches:
                 for reminder in batch.claimed:
                     try:
                         self.channel.deliver(reminder)
-                    except DatabaseError:
-                        raise  # the database is gone or the transaction is broken
-                    except Suppressed:
-                        outcomes.suppressed.append(reminder)
-                    except Exception as exc:
-                        outcomes.failed.append((reminder, exc))
+                    except BaseException as exc:
+                        if not outcomes.add(reminder, exc):
+                            raise  # the database is gone, or a timeout: stop the run
                     else:
-                        outcomes.sent.append(reminder)
+                        outcomes.add(reminder, None)
                 counts = self._claimed(batch)
                 counts += self._record(outcomes, claimed_sent=True)
                 self._count(counts)  # one update of the run per batch
-            self._log(outcomes)
+            self.log.committed(outcomes)
             return batch.selected, batch.last
         with transaction.atomic(durable=True):
             batch = claims.claim_batch(self.plan, after=after, run=self.run, sent=False)
@@ -194,7 +181,7 @@ class Batches:
             answered.update(r.log_id for r in outcomes.answered())
             with transaction.atomic(durable=True):
                 self._count(self._record(outcomes))
-            self._log(outcomes)
+            self.log.committed(outcomes)
 
         try:
             self.deliveries.deliver(batch.claimed, now=self.plan.now, record=record, stop=self.stop)
@@ -219,7 +206,9 @@ class Batches:
         if not claimed_sent:  # else the claim itself wrote them `sent`
             outcomes.sent = claims.mark_sent(self.run, outcomes.sent)  # those still ours
         failed = claims.mark_failed(self.run, outcomes.failed, self.plan)
-        released = claims.release(self.run, outcomes.unreached, self.plan)
+        released = claims.release(
+            self.run, outcomes.unreached, self.plan, claimed_sent=claimed_sent
+        )
         suppressed = claims.mark_suppressed(self.run, outcomes.suppressed)
         return Counts(
             sent=len(outcomes.sent),
@@ -235,93 +224,10 @@ class Batches:
             runs.record_batch(self.run, counts)
             self.counts += counts
 
-    def _log(self, outcomes: Outcomes) -> None:
-        """Log what was just committed: each line stands for a row."""
-        self.sent_lines.add(outcomes.sent)
-        for reminder in outcomes.suppressed:
-            logger.info(
-                "reminder_suppressed",
-                extra={
-                    "event": "reminder_suppressed",
-                    "task_id": reminder.task_id,
-                    "run_id": str(self.run.pk),
-                    "due_at": reminder.due_at.isoformat(),
-                    "reminder_id": reminder.log_id,
-                },
-            )
-        for reminder, exc in outcomes.failed:
-            # No exc_info: a channel's exception message may quote task content.
-            logger.error(
-                "reminder_failed",
-                extra={
-                    "event": "reminder_failed",
-                    "task_id": reminder.task_id,
-                    "run_id": str(self.run.pk),
-                    "due_at": reminder.due_at.isoformat(),
-                    "reminder_id": reminder.log_id,
-                    "attempt": reminder.attempts + 1,
-                    "error": claims.error_text(exc),
-                    "stack": "".join(traceback.format_tb(exc.__traceback__)),
-                },
-            )
-
     def close(self) -> None:
         if self.deliveries is not None:
             self.deliveries.close()
-        self.sent_lines.close()
-
-
-class SentLines:
-    """Writes a run's `reminder_sent` log lines on a thread of its own.
-
-    A large run sends a hundred thousand reminders, one log line each; making and
-    formatting those records on the job's thread would add seconds to it. This
-    thread writes them while the job waits on the database. close() returns once
-    every line is written.
-    """
-
-    def __init__(self, *, run_id: str):
-        self.run_id = run_id
-        self.batches = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._write, name="reminder-sent-lines")
-        self.thread.start()
-
-    def add(self, reminders) -> None:
-        if reminders:
-            self.batches.put(reminders)
-
-    def close(self) -> None:
-        self.batches.put(None)
-        self.thread.join()
-
-    def _write(self) -> None:
-        if not logger.isEnabledFor(logging.INFO):
-            return self._drain()
-        while (reminders := self.batches.get()) is not None:
-            for reminder in reminders:
-                # makeRecord() and handle() skip Logger._log's look-up of the
-                # caller's file and line, which no line carries.
-                record = logger.makeRecord(
-                    logger.name,
-                    logging.INFO,
-                    "(unknown file)",
-                    0,
-                    "reminder_sent",
-                    (),
-                    None,
-                    extra={
-                        "event": "reminder_sent",
-                        "task_id": reminder.task_id,
-                        "run_id": self.run_id,
-                        "due_at": reminder.due_at.isoformat(),
-                        "reminder_id": reminder.log_id,
-                    },
-                )
-                logger.handle(record)
-
-    def _drain(self) -> None:
-        while self.batches.get() is not None:
-            pass
+        self.log.close()
 
 
 def _finish(

@@ -3,11 +3,12 @@ import zoneinfo
 from datetime import datetime
 from functools import cache
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from reminders_app.conf import settings
 
 
 class ReminderRun(models.Model):
@@ -58,7 +59,7 @@ class ReminderRun(models.Model):
         permissions = [("send_reminders_now", "Can send reminders now")]
         indexes = [
             models.Index(fields=["-started_at"], name="run_started_idx"),
-            # Used by reminders_app.runs.reap_dead_runs() and reminders_status.
+            # Used by reminders_app.runs.abandon_dead_runs() and reminders_status.
             models.Index(
                 fields=["started_at"],
                 name="run_running_idx",
@@ -124,10 +125,12 @@ class ReminderLog(models.Model):
     # A due date whose reminder is one of these is done: no run selects it again.
     SETTLED = (Status.SENT, Status.SUPPRESSED)
 
+    # The host's task model (REMINDER_TASK_MODEL), as auth follows AUTH_USER_MODEL.
     # PROTECT: the trail is evidence, so a task that has reminders (or a user whose
-    # tasks have) cannot be deleted; complete it instead. See README, "Deleting tasks".
+    # tasks have) cannot be deleted; complete it instead. See docs/architecture.md,
+    # "Deleting tasks".
     task = models.ForeignKey(
-        "tasks_app.Task",
+        settings.REMINDER_TASK_MODEL,
         on_delete=models.PROTECT,
         related_name="reminders",
         # The unique constraint below starts with task_id and serves lookups by task.

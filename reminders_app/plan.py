@@ -5,9 +5,10 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
+from reminders_app.conf import settings
 
 # The longest wait before a failed reminder is retried (claims.retry_delay): the
 # job's clock plus the window plus this must be a date Python can hold.

@@ -1,10 +1,10 @@
 """People's reminder preferences: their time zone, whether they want mail, and the
 signed one-click unsubscribe link each mail carries (RFC 8058)."""
 
-from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from reminders_app.conf import settings
 from reminders_app.models import ReminderPreference
 
 # Keeps these tokens from being valid anywhere else the secret key signs things.

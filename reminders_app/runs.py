@@ -15,11 +15,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from reminders_app import claims
+from reminders_app.conf import settings
 from reminders_app.models import ReminderRun
 
 logger = logging.getLogger(__name__)
@@ -147,16 +148,20 @@ WHERE locktype = 'advisory' AND objsubid = 1 AND granted
 """
 
 
-def reap_dead_runs(*, current: ReminderRun | None = None) -> list[uuid.UUID]:
-    """Mark runs whose process died as `abandoned`; return their ids.
+def abandon_dead_runs(*, claim_timeout: timedelta, current: ReminderRun | None = None) -> int:
+    """Record runs whose process died as `abandoned` and hand their claims back, so
+    what they were delivering goes out with the next run at once, not after the claim
+    timeout; return how many runs.
 
-    jobs.abandon_dead_runs() calls it, as every run starts and ends and for `manage.py
+    Every run calls it as it starts and ends, and so does `manage.py
     abandon_dead_runs`. `current` is the caller's own run, which is alive.
     """
     running = ReminderRun.objects.filter(status=Status.RUNNING)
     if current is not None:
         running = running.exclude(pk=current.pk)
-    return [run.pk for run in dead_runs(running) if _abandon(run.pk)]
+    abandoned = [run.pk for run in dead_runs(running) if _mark_abandoned(run.pk)]
+    claims.release_runs(abandoned, claim_timeout=claim_timeout)
+    return len(abandoned)
 
 
 def _alive(pid: int | None) -> bool:
@@ -172,7 +177,7 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def _abandon(run_id) -> int:
+def _mark_abandoned(run_id) -> int:
     """Mark one run abandoned, unless it finished meanwhile (the UPDATE re-checks)."""
     count = ReminderRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
         status=Status.ABANDONED, finished_at=timezone.now(), error="the run's process died"

@@ -10,14 +10,27 @@ from collections.abc import Iterator
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from reminders_app.conf import task_fields, task_model
 from reminders_app.models import ReminderLog
 from reminders_app.plan import Keyset, RunPlan
-from tasks_app.models import Task
+
+
+def open_tasks() -> QuerySet:
+    """The task model's open tasks (REMINDER_TASK_MODEL, REMINDER_TASK_FIELDS)."""
+    return task_model()._default_manager.filter(**{f"{task_fields().completed_at}__isnull": True})
+
+
+def due_between(tasks: QuerySet, start, end) -> QuerySet:
+    """Tasks due in [start, end], both ends included."""
+    due = task_fields().due_at
+    return tasks.filter(**{f"{due}__gte": start, f"{due}__lte": end})
 
 
 def _same_reminder(**filters) -> QuerySet[ReminderLog]:
     """ReminderLog rows for the outer task's current due date."""
-    return ReminderLog.objects.filter(task=OuterRef("pk"), due_at=OuterRef("due_at"), **filters)
+    return ReminderLog.objects.filter(
+        task=OuterRef("pk"), due_at=OuterRef(task_fields().due_at), **filters
+    )
 
 
 def due_reminders(plan: RunPlan, *, after: Keyset | None = None) -> QuerySet:
@@ -34,10 +47,13 @@ def due_reminders(plan: RunPlan, *, after: Keyset | None = None) -> QuerySet:
         .exclude(status__in=ReminderLog.SETTLED)
         .exclude(ReminderLog.objects.takeable_q(**plan.policy))
     )
-    qs = Task.objects.open().due_between(start, plan.end).filter(~Exists(settled), ~Exists(held))
+    due = task_fields().due_at
+    qs = due_between(open_tasks(), start, plan.end).filter(~Exists(settled), ~Exists(held))
     if after is not None:
-        qs = qs.filter(Q(due_at__gt=after.due_at) | Q(due_at=after.due_at, pk__gt=after.task_id))
-    return qs.order_by("due_at", "id").values_list("id", "due_at")
+        qs = qs.filter(
+            Q(**{f"{due}__gt": after.due_at}) | Q(**{due: after.due_at, "pk__gt": after.task_id})
+        )
+    return qs.order_by(due, "pk").values_list("pk", due)
 
 
 def candidates_query(plan: RunPlan, *, after: Keyset | None = None) -> QuerySet:

@@ -6,19 +6,26 @@ staff user in it with add_to_reminder_viewers().
 
 from django.contrib.auth.models import Group, Permission
 
+from reminders_app.conf import task_model
+
 REMINDER_VIEWERS = "Reminder viewers"
-# (app label, permission codename): view-only access to reminders, runs and tasks.
-VIEW_PERMISSIONS = [
-    ("reminders_app", "view_reminderlog"),
-    ("reminders_app", "view_reminderrun"),
-    ("tasks_app", "view_task"),
-]
+
+
+def view_permissions() -> list[tuple[str, str]]:
+    """(app label, permission codename): view-only access to reminders, runs and
+    the host's tasks."""
+    tasks = task_model()._meta
+    return [
+        ("reminders_app", "view_reminderlog"),
+        ("reminders_app", "view_reminderrun"),
+        (tasks.app_label, f"view_{tasks.model_name}"),
+    ]
 
 
 def reminder_viewers() -> Group:
     """The group with its view permissions, repaired if someone edited or deleted it."""
     group, _ = Group.objects.get_or_create(name=REMINDER_VIEWERS)
-    for app_label, codename in VIEW_PERMISSIONS:
+    for app_label, codename in view_permissions():
         group.permissions.add(
             Permission.objects.get(content_type__app_label=app_label, codename=codename)
         )

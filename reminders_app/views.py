@@ -4,7 +4,6 @@ one-click unsubscribe link each reminder mail carries."""
 
 import hmac
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import DatabaseError, connection
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from reminders_app import preferences
+from reminders_app.conf import settings
 from reminders_app.health import check_health
 from reminders_app.metrics import exposition
 from reminders_app.runs import COUNT_FIELDS

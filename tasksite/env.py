@@ -4,13 +4,14 @@ Each reader raises ImproperlyConfigured naming the variable when its value canno
 be used, so a bad deploy stops at start-up instead of misbehaving later.
 """
 
-import math
 import os
 import zoneinfo
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+
+from reminders_app.conf import positive
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -25,25 +26,6 @@ def env_bool(name: str, default: bool) -> bool:
     if raw in _FALSE:
         return False
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
-
-
-def positive(raw: str, *, maximum: float, integer: bool = False) -> float:
-    """A finite number (or integer) greater than zero and at most `maximum`;
-    ValueError saying what it must be.
-
-    Every number has a ceiling: past it a value would overflow a date, a database
-    column or a query limit far from where it was typed.
-    Shared by the settings below and the commands' argparse types.
-    """
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        raise ValueError(f"must be {'an integer' if integer else 'a number'}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError("must be greater than 0")
-    if value > maximum:
-        raise ValueError(f"must be at most {maximum:,g}")
-    return value
 
 
 def env_number(name: str, default: float, *, maximum: float, integer: bool = False):

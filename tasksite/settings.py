@@ -1,6 +1,6 @@
 """Settings for the task reminders project, read from the environment.
 
-The variables and their defaults are listed in README.md ("Configuration").
+The variables and their defaults are listed in docs/operations.md ("Configuration").
 """
 
 import os
@@ -10,6 +10,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from reminders_app.conf import DEFAULTS as REMINDERS
+from reminders_app.conf import MAX_WINDOW_HOURS
 from tasksite.env import (
     env_address,
     env_bool,
@@ -45,7 +47,7 @@ if not DEBUG:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 
-# --- HTTPS (README, "Deploying"): on by default in production ---------------------
+# --- HTTPS (docs/deploy.md): on by default in production ---------------------------
 # Behind a proxy that terminates TLS, trust its X-Forwarded-Proto header, and only then:
 # a client could send the header itself to a server it reaches directly.
 SECURE_PROXY_SSL_HEADER = None
@@ -104,7 +106,7 @@ ROOT_URLCONF = "tasksite.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -206,29 +208,38 @@ STORAGES = {
 }
 
 # --- Reminders -------------------------------------------------------------
-# Each number has a ceiling (README, "Configuration"): a value past it would
+# Each number has a ceiling (docs/operations.md, "Configuration"): a value past it would
 # overflow a date, a column or a query before it could mean anything.
-MAX_WINDOW_HOURS = 100 * 365 * 24  # also send_reminders --window-hours
-REMINDER_WINDOW_HOURS = env_number("REMINDER_WINDOW_HOURS", 24, maximum=MAX_WINDOW_HOURS)
+REMINDER_WINDOW_HOURS = env_number(
+    "REMINDER_WINDOW_HOURS", REMINDERS["REMINDER_WINDOW_HOURS"], maximum=MAX_WINDOW_HOURS
+)
 # A claim older than this, left by a run that died, may be taken over. Claims are
 # dated per batch, so it must exceed the time one batch takes to deliver, not a
 # whole run (that is bounded by Q_CLUSTER["timeout"] below).
 REMINDER_CLAIM_TIMEOUT_SECONDS = env_number(
-    "REMINDER_CLAIM_TIMEOUT_SECONDS", 600, integer=True, maximum=365 * 24 * 3600
+    "REMINDER_CLAIM_TIMEOUT_SECONDS",
+    REMINDERS["REMINDER_CLAIM_TIMEOUT_SECONDS"],
+    integer=True,
+    maximum=365 * 24 * 3600,
 )
-REMINDER_MAX_ATTEMPTS = env_number("REMINDER_MAX_ATTEMPTS", 5, integer=True, maximum=1000)
+REMINDER_MAX_ATTEMPTS = env_number(
+    "REMINDER_MAX_ATTEMPTS", REMINDERS["REMINDER_MAX_ATTEMPTS"], integer=True, maximum=1000
+)
 # How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
-REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or "reminders_app.channels.EventChannel"
+REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or REMINDERS["REMINDER_CHANNEL"]
 # Deliveries at once for a channel that acts outside the database: each on a thread
-# with its own reused connection to the relay (README, "Email").
+# with its own reused connection to the relay (docs/email.md, "Delivery").
 REMINDER_DELIVERY_CONCURRENCY = env_number(
-    "REMINDER_DELIVERY_CONCURRENCY", 16, integer=True, maximum=256
+    "REMINDER_DELIVERY_CONCURRENCY",
+    REMINDERS["REMINDER_DELIVERY_CONCURRENCY"],
+    integer=True,
+    maximum=256,
 )
 # The site's public address: links in mail, and the domain of their Message-IDs.
-SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000")
+SITE_URL = env_url("SITE_URL", REMINDERS["SITE_URL"])
 
 # Mail, for REMINDER_CHANNEL=reminders_app.channels.EmailChannel: Django's settings
-# under their own names (README, "Deploying").
+# under their own names (docs/deploy.md, "Mail").
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "") or "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "") or "localhost"
 EMAIL_PORT = env_number("EMAIL_PORT", 25, integer=True, maximum=65535)
@@ -243,11 +254,15 @@ EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10, maximum=3600)
 # With a display name, as reminders go out: "Task reminders <reminders@example.com>".
 DEFAULT_FROM_EMAIL = env_address("DEFAULT_FROM_EMAIL", "Task reminders <reminders@localhost>")
 # The zone due times are shown in to owners without a preference of their own.
-REMINDER_DEFAULT_TIME_ZONE = env_time_zone("REMINDER_DEFAULT_TIME_ZONE", "UTC")
+REMINDER_DEFAULT_TIME_ZONE = env_time_zone(
+    "REMINDER_DEFAULT_TIME_ZONE", REMINDERS["REMINDER_DEFAULT_TIME_ZONE"]
+)
 # Bearer token for /metrics; unset, /metrics answers only in debug mode.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
 # Rows claimed and written per transaction (SQLite binds two values per row).
-REMINDER_BATCH_SIZE = env_number("REMINDER_BATCH_SIZE", 5000, integer=True, maximum=10_000)
+REMINDER_BATCH_SIZE = env_number(
+    "REMINDER_BATCH_SIZE", REMINDERS["REMINDER_BATCH_SIZE"], integer=True, maximum=10_000
+)
 
 # --- Logging: one JSON object per line on stderr, from every logger ----------
 # Python's warnings too (tasksite/log_format.py).
@@ -274,7 +289,7 @@ LOGGING = {
 }
 
 # --- django-q2 cluster (`python manage.py qcluster`) --------------------------
-# README.md ("Running the worker") explains each value.
+# docs/operations.md ("Running the worker") explains each value.
 DAY = 24 * 3600
 Q_CLUSTER_TIMEOUT = env_number("Q_CLUSTER_TIMEOUT", 540, integer=True, maximum=DAY)
 Q_CLUSTER_RETRY = env_number("Q_CLUSTER_RETRY", 900, integer=True, maximum=2 * DAY)

@@ -244,7 +244,8 @@ def test_a_superuser_edits_a_task_but_cannot_delete_it_with_its_reminders(client
     task.refresh_from_db()
     assert (task.title, task.due_at) == ("Renamed", None)
 
-    # The trail is evidence: a task with reminders is not deleted (README, "Deleting tasks").
+    # The trail is evidence: a task with reminders is not deleted (docs/architecture.md,
+    # "Deleting tasks").
     delete = reverse("admin:tasks_app_task_delete", args=[task.pk])
     assert_refused(client.get(delete), reminder)
     assert_refused(client.post(delete, {"post": "yes"}), reminder)
@@ -624,7 +625,7 @@ def sender(viewer):
 @pytest.fixture
 def cluster_running(monkeypatch):
     """A cluster has reported its statistics (what Stat.get_all() reads)."""
-    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: ["a cluster"])
+    monkeypatch.setattr("reminders_app.admin.send_now.running_clusters", lambda: ["a cluster"])
 
 
 def queued_tasks():
@@ -654,7 +655,7 @@ def test_send_now_asks_for_confirmation_then_queues_one_admin_run(client, sender
 
 
 def test_send_now_without_a_cluster_says_so_and_queues_nothing(client, sender, monkeypatch):
-    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: [])
+    monkeypatch.setattr("reminders_app.admin.send_now.running_clusters", lambda: [])
     client.force_login(sender)
 
     page = client.get(send_now_url())

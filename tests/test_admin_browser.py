@@ -211,7 +211,7 @@ def test_send_now_queues_a_run_only_when_a_cluster_runs(live_server, browser, mo
     log_in(browser, live_server, operator, runs)
 
     # WITHOUT a cluster the page says so and offers no button
-    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: [])
+    monkeypatch.setattr("reminders_app.admin.send_now.running_clusters", lambda: [])
     browser.find_element(By.LINK_TEXT, "SEND NOW").click()
     assert "No worker cluster is running" in browser.find_element(By.ID, "no-cluster").text
     browser.implicitly_wait(0)
@@ -220,7 +220,7 @@ def test_send_now_queues_a_run_only_when_a_cluster_runs(live_server, browser, mo
     screenshot(browser, "admin-send-now-no-cluster.png")
 
     # WITH one, a confirmation queues one run and the message links to admin runs
-    monkeypatch.setattr("reminders_app.admin.running_clusters", lambda: ["a cluster"])
+    monkeypatch.setattr("reminders_app.admin.send_now.running_clusters", lambda: ["a cluster"])
     browser.refresh()
     screenshot(browser, "admin-send-now-confirm.png")
     browser.find_element(By.ID, "send-now-confirm").click()

@@ -1,4 +1,5 @@
-"""What the reminder commands share: one-line errors and DESIGN.md's exit codes."""
+"""What the reminder commands share: one-line errors and the exit codes of
+docs/operations.md ("The send_reminders command")."""
 
 import argparse
 import signal
@@ -6,11 +7,10 @@ import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from tasksite.env import positive
+from reminders_app.conf import MAX_WINDOW_HOURS, positive, settings
 
 # some reminders failed, the run was interrupted, the worker is unhealthy, or the
 # database was unreachable or lost
@@ -76,7 +76,7 @@ def aware_datetime(value: str) -> datetime:
 def window_hours_type(value: str) -> float:
     """argparse type: a number of hours, as REMINDER_WINDOW_HOURS takes it."""
     try:
-        return positive(value, maximum=settings.MAX_WINDOW_HOURS)
+        return positive(value, maximum=MAX_WINDOW_HOURS)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{value[:40]!r} {exc}") from None
 

@@ -5,13 +5,15 @@ import django.utils.timezone
 import uuid
 from django.db import migrations, models
 
+from reminders_app.conf import settings
+
 
 class Migration(migrations.Migration):
 
     initial = True
 
     dependencies = [
-        ('tasks_app', '0001_initial'),
+        migrations.swappable_dependency(settings.REMINDER_TASK_MODEL),
     ]
 
     operations = [
@@ -53,7 +55,7 @@ class Migration(migrations.Migration):
                 ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
                 ('error', models.CharField(blank=True, default='', max_length=200)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('task', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='reminders', to='tasks_app.task')),
+                ('task', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='reminders', to=settings.REMINDER_TASK_MODEL)),
                 ('run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reminders', to='reminders_app.reminderrun')),
             ],
             options={

@@ -8,12 +8,16 @@ first (it skips those that exist). Re-running keeps one group with the same righ
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-# Frozen copies of reminders_app.viewers' names, as a migration must not change.
+from reminders_app.conf import settings
+
+# Frozen copies of reminders_app.viewers' names, as a migration must not change; the
+# task model is the host's (REMINDER_TASK_MODEL).
 GROUP_NAME = "Reminder viewers"
+_TASK_APP, _TASK_MODEL = settings.REMINDER_TASK_MODEL.lower().split(".")
 VIEW_PERMISSIONS = [
     ("reminders_app", "view_reminderlog"),
     ("reminders_app", "view_reminderrun"),
-    ("tasks_app", "view_task"),
+    (_TASK_APP, f"view_{_TASK_MODEL}"),
 ]
 
 
@@ -47,7 +51,7 @@ def delete_group(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("reminders_app", "0002_hourly_schedule"),
-        ("tasks_app", "0001_initial"),
+        migrations.swappable_dependency(settings.REMINDER_TASK_MODEL),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]

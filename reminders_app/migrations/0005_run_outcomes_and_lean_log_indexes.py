@@ -2,11 +2,13 @@
 
 from django.db import migrations, models
 
+from reminders_app.conf import settings
+
 
 class Migration(migrations.Migration):
     dependencies = [
         ("reminders_app", "0004_cluster_cache_table"),
-        ("tasks_app", "0001_initial"),
+        migrations.swappable_dependency(settings.REMINDER_TASK_MODEL),
     ]
 
     operations = [

@@ -1,14 +1,17 @@
 """ReminderLog.task: PROTECT instead of CASCADE, so deleting a task never erases its
-reminders (README, "Deleting tasks"). Django enforces it; the schema does not change."""
+reminders (docs/architecture.md, "Deleting tasks"). Django enforces it; the schema
+does not change."""
 
 import django.db.models.deletion
 from django.db import migrations, models
+
+from reminders_app.conf import settings
 
 
 class Migration(migrations.Migration):
     dependencies = [
         ("reminders_app", "0005_run_outcomes_and_lean_log_indexes"),
-        ("tasks_app", "0001_initial"),
+        migrations.swappable_dependency(settings.REMINDER_TASK_MODEL),
     ]
 
     operations = [
@@ -19,7 +22,7 @@ class Migration(migrations.Migration):
                 db_index=False,
                 on_delete=django.db.models.deletion.PROTECT,
                 related_name="reminders",
-                to="tasks_app.task",
+                to=settings.REMINDER_TASK_MODEL,
             ),
         ),
     ]

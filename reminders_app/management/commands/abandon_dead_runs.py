@@ -1,9 +1,8 @@
 from datetime import timedelta
 
-from django.conf import settings
-
-from reminders_app.jobs import abandon_dead_runs
+from reminders_app.conf import settings
 from reminders_app.management.base import ReminderCommand
+from reminders_app.runs import abandon_dead_runs
 
 
 class Command(ReminderCommand):

@@ -1,17 +1,16 @@
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from reminders_app.conf import settings, task_fields, task_model
 from reminders_app.jobs import process_reminders
 from reminders_app.management.base import EXIT_USAGE, ReminderCommand
 from reminders_app.models import ReminderPreference
 from reminders_app.viewers import add_to_reminder_viewers
-from tasks_app.models import Task
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-reminders"  # printed in README.md; refused outside DEBUG
@@ -59,14 +58,18 @@ class Command(ReminderCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save()
             add_to_reminder_viewers(user)
-            if user.tasks.exists():
+            Task, role = task_model(), task_fields()
+            if Task._default_manager.filter(**{role.owner: user}).exists():
                 self.stdout.write("demo data already loaded; nothing to add")
                 return
             ReminderPreference.objects.get_or_create(
                 user=user, defaults={"time_zone": "Europe/Paris"}
             )
-            tasks = self._upcoming(user, now) + self._history(now)
-            Task.objects.bulk_create(tasks)
+            tasks = [
+                Task(**{getattr(role, name): value for name, value in fields.items()})
+                for fields in self._upcoming(user, now) + self._history(now)
+            ]
+            Task._default_manager.bulk_create(tasks)
         past = self._past_runs(now)
         self.stdout.write(
             f"loaded {len(tasks)} demo tasks and {past} past runs for staff user "
@@ -74,21 +77,21 @@ class Command(ReminderCommand):
         )
 
     @staticmethod
-    def _upcoming(user, now) -> list[Task]:
-        """24 tasks over the next 48 hours: about half fall in the window; some are
-        completed, some undated."""
+    def _upcoming(user, now) -> list[dict]:
+        """24 tasks over the next 48 hours, by role: about half fall in the window;
+        some are completed, some undated."""
         return [
-            Task(
-                owner=user,
-                title=DEMO_TITLES[i % len(DEMO_TITLES)],
-                due_at=now + timedelta(hours=2 * i + 1) if i % 6 != 5 else None,
-                completed_at=now if i % 4 == 3 else None,
-            )
+            {
+                "owner": user,
+                "title": DEMO_TITLES[i % len(DEMO_TITLES)],
+                "due_at": now + timedelta(hours=2 * i + 1) if i % 6 != 5 else None,
+                "completed_at": now if i % 4 == 3 else None,
+            }
             for i in range(24)
         ]
 
     @staticmethod
-    def _history(now) -> list[Task]:
+    def _history(now) -> list[dict]:
         """Tasks the past runs remind, and one overdue that no run ever reached."""
         users = get_user_model().objects
         nowhere, _ = users.get_or_create(username=NO_ADDRESS, defaults={"email": ""})
@@ -100,10 +103,14 @@ class Command(ReminderCommand):
         # Each falls half an hour into one past run's window (PAST_RUNS).
         due = [now - timedelta(hours=hours) + timedelta(minutes=30) for hours in PAST_RUNS]
         return [
-            Task(owner=demo, title="Pay the hosting invoice", due_at=due[0]),  # sent
-            Task(owner=nowhere, title="File the expense report", due_at=due[1]),  # failed
-            Task(owner=quiet, title="Read the board minutes", due_at=due[2]),  # suppressed
-            Task(owner=demo, title="Renew the TLS certificate", due_at=now - timedelta(days=3)),
+            {"owner": demo, "title": "Pay the hosting invoice", "due_at": due[0]},  # sent
+            {"owner": nowhere, "title": "File the expense report", "due_at": due[1]},  # failed
+            {"owner": quiet, "title": "Read the board minutes", "due_at": due[2]},  # suppressed
+            {
+                "owner": demo,
+                "title": "Renew the TLS certificate",
+                "due_at": now - timedelta(days=3),
+            },
         ]
 
     @staticmethod

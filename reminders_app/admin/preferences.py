@@ -1,0 +1,47 @@
+"""People's reminder preferences: their own list, and a section on each user's page."""
+
+from django import forms
+from django.contrib import admin
+
+from reminders_app.conf import settings
+from reminders_app.models import ReminderPreference, time_zone_names
+
+
+class ReminderPreferenceForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(
+        required=False,
+        help_text="Due times in reminder mails are shown in this zone. Empty: the site's "
+        "default (REMINDER_DEFAULT_TIME_ZONE).",
+    )
+
+    class Meta:
+        model = ReminderPreference
+        fields = ["user", "time_zone", "email_enabled"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        default = f"Default ({settings.REMINDER_DEFAULT_TIME_ZONE})"
+        self.fields["time_zone"].choices = [("", default)] + [
+            (name, name) for name in sorted(time_zone_names())
+        ]
+
+
+class ReminderPreferenceInline(admin.StackedInline):
+    """On a user's page: their reminder preference (none means the defaults)."""
+
+    model = ReminderPreference
+    form = ReminderPreferenceForm
+    can_delete = False
+    max_num = 1
+    verbose_name_plural = "reminder preference"
+
+
+@admin.register(ReminderPreference)
+class ReminderPreferenceAdmin(admin.ModelAdmin):
+    form = ReminderPreferenceForm
+    list_display = ["user", "time_zone", "email_enabled", "updated_at"]
+    list_filter = ["email_enabled"]
+    list_select_related = ["user"]
+    search_fields = ["user__username"]
+    raw_id_fields = ["user"]
+    show_facets = admin.ShowFacets.NEVER

@@ -1,0 +1,149 @@
+"""The reminder trail: every ReminderLog row, read-only for everyone.
+
+Nobody, superusers included, may add, change or delete a reminder here: the
+has_*_permission methods refuse, so the admin hides the buttons and answers a
+crafted POST with 403. The list runs a fixed number of queries whatever the row
+count (list_select_related, no full-table count).
+"""
+
+import uuid
+
+from django.contrib import admin
+from django.urls import reverse
+
+from reminders_app.admin.common import (
+    ReadOnlyAdmin,
+    channel_name,
+    owner_column,
+    run_link,
+    task_link,
+    with_owner_linkable,
+)
+from reminders_app.admin.runs import TriggerFilter
+from reminders_app.conf import settings, task_fields, task_model
+from reminders_app.models import ReminderLog
+
+# Task ids are BigAutoField values; a longer number cannot be one.
+MAX_TASK_ID = 2**63 - 1
+
+
+class RunTriggerFilter(TriggerFilter):
+    title = "run trigger"
+    parameter_name = "run__trigger"
+
+
+class RetryFilter(admin.SimpleListFilter):
+    """Failed reminders that a later run retries, and those it never will
+    (ReminderLogQuerySet.given_up_q(), as the health panel counts them)."""
+
+    title = "retry"
+    parameter_name = "retry"
+    GIVEN_UP = "given_up"
+
+    def lookups(self, request, model_admin):
+        return [("pending", "Will be retried"), (self.GIVEN_UP, "Failed for good")]
+
+    def queryset(self, request, queryset):
+        given_up = ReminderLog.objects.given_up_q(max_attempts=settings.REMINDER_MAX_ATTEMPTS)
+        if self.value() == self.GIVEN_UP:
+            return queryset.filter(given_up)
+        if self.value() == "pending":
+            return queryset.filter(status=ReminderLog.Status.FAILED).exclude(given_up)
+        return queryset
+
+
+def given_up_url() -> str:
+    """The reminder log filtered to reminders that failed for good."""
+    changelist = reverse("admin:reminders_app_reminderlog_changelist")
+    return f"{changelist}?{RetryFilter.parameter_name}={RetryFilter.GIVEN_UP}"
+
+
+@admin.register(ReminderLog)
+class ReminderLogAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "task_link",
+        "owner",
+        "due_at",
+        "status",
+        "sent_at",
+        "attempts",
+        "run_column",
+        "channel",
+    ]
+    list_filter = [
+        "status",
+        RetryFilter,
+        ("sent_at", admin.DateFieldListFilter),
+        RunTriggerFilter,
+    ]
+    date_hierarchy = "sent_at"
+    # Only columns an index can order at a million rows.
+    sortable_by = ["id", "sent_at"]
+    # The unfiltered total is a second COUNT(*) over the whole table: skip it.
+    show_full_result_count = False
+    search_fields = ["=task__id", "=run__id"]
+    search_help_text = (
+        f"A {task_model()._meta.verbose_name} id (a number) or a run id (a UUID), exactly."
+    )
+    fields = [
+        "task_link",
+        "owner",
+        "due_at",
+        "status",
+        "run_column",
+        "channel",
+        "claimed_at",
+        "sent_at",
+        "attempts",
+        "next_attempt_at",
+        "error",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    def get_list_select_related(self, request):
+        """The task, its owner and the run come in the page's one query, not one
+        per row."""
+        return [f"task__{task_fields().owner}", "run"]
+
+    # Named as the host names its tasks ("item", "ticket"...).
+    @admin.display(description=task_model()._meta.verbose_name, ordering="task_id")
+    def task_link(self, obj):
+        return task_link(obj.task)
+
+    @admin.display(description="run")
+    def run_column(self, obj):
+        return run_link(obj.run_id)
+
+    @admin.display(description="owner")
+    def owner(self, obj):
+        owner = getattr(obj.task, task_fields().owner)
+        return owner_column(owner.pk, owner.get_username(), linked=obj.owner_linkable)
+
+    @admin.display(description="channel")
+    def channel(self, obj):
+        return channel_name(obj.run.channel)
+
+    def get_queryset(self, request):
+        return with_owner_linkable(super().get_queryset(request), request)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact matches on the task id or the run id, each served by an index.
+
+        Anything that is neither a number nor a UUID matches nothing (no error, no
+        scan); a 32-digit number could be either, so both are tried.
+        """
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        matches = []
+        if term.isascii() and term.isdigit() and int(term) <= MAX_TASK_ID:
+            matches.append(queryset.filter(task_id=int(term)))
+        try:
+            matches.append(queryset.filter(run_id=uuid.UUID(term)))
+        except ValueError:
+            pass
+        if not matches:
+            return queryset.none(), False
+        return matches[0] if len(matches) == 1 else matches[0] | matches[1], False

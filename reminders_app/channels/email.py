@@ -1,0 +1,109 @@
+"""EmailChannel: mails each reminder to its task's owner over SMTP."""
+
+import smtplib
+import threading
+from datetime import datetime
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.mail import BadHeaderError, EmailMessage, EmailMultiAlternatives, get_connection
+from django.utils.module_loading import import_string
+
+from reminders_app.channels.base import Channel, DeliveryError, RelayUnavailable, Reminder
+from reminders_app.channels.message import ReminderMail
+from reminders_app.conf import settings
+
+
+class EmailChannel(Channel):
+    """Mails the task's owner through Django's configured email backend.
+
+    REMINDER_DELIVERY_CONCURRENCY threads each open one connection to the relay and
+    send many messages on it, reopening it when it drops (django-post-office's way).
+    reminders_app.channels.message.ReminderMail builds each mail (one query per
+    batch for owners, preferences and titles); an owner who turned mail off gets
+    nothing: the reminder is suppressed. Each message has a Message-ID made from its
+    ReminderLog row, the same on every attempt, so a receiver can drop a duplicate.
+    """
+
+    def __init__(self):
+        try:
+            import_string(settings.EMAIL_BACKEND)
+        except ImportError:
+            raise ImproperlyConfigured(
+                f"EMAIL_BACKEND {settings.EMAIL_BACKEND!r} cannot be imported"
+            ) from None
+        self.concurrency = settings.REMINDER_DELIVERY_CONCURRENCY
+        self._local = threading.local()
+        self._connections = []
+        self._lock = threading.Lock()
+        self.mail = ReminderMail()
+
+    def prepare(self, reminders: list[Reminder], *, now: datetime) -> None:
+        self.mail.prepare(reminders, now=now)
+
+    def deliver(self, reminder: Reminder) -> None:
+        message = self.message(reminder)
+        connection, reused = self._connection()
+        try:
+            self._send(connection, message)
+        except smtplib.SMTPServerDisconnected:
+            if not reused:
+                raise RelayUnavailable("smtp disconnected") from None
+            # The relay closed a connection we had kept open (an idle timeout):
+            # nothing was sent on it, so send once more on a new one.
+            connection.close()
+            connection, _ = self._connection()
+            try:
+                self._send(connection, message)
+            except smtplib.SMTPServerDisconnected:
+                raise RelayUnavailable("smtp disconnected") from None
+
+    def message(self, reminder: Reminder) -> EmailMultiAlternatives:
+        """The reminder's mail; Suppressed or DeliveryError when there is none to send."""
+        return self.mail.build(reminder)
+
+    def _connection(self):
+        """This thread's open connection, and whether it was open already. The SMTP
+        backend's `connection` is None once closed; backends without one (console,
+        locmem, an API's) stay open."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and getattr(connection, "connection", True) is not None:
+            return connection, True
+        if connection is None:
+            connection = self._local.connection = get_connection(fail_silently=False)
+            with self._lock:
+                self._connections.append(connection)
+        try:
+            connection.open()
+        except smtplib.SMTPResponseException as exc:  # e.g. credentials refused
+            raise RelayUnavailable(f"smtp {exc.smtp_code}") from None
+        except OSError as exc:  # refused, timed out, unknown host, TLS failed
+            raise RelayUnavailable(type(exc).__name__) from None
+        return connection, False
+
+    @staticmethod
+    def _send(connection, message: EmailMessage) -> None:
+        try:
+            connection.send_messages([message])
+        except smtplib.SMTPSenderRefused as exc:  # the relay refuses our sender
+            raise RelayUnavailable(f"smtp {exc.smtp_code}") from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            code = min(code for code, _ in exc.recipients.values())
+            raise DeliveryError(f"smtp {code}", permanent=code >= 500) from None
+        except smtplib.SMTPResponseException as exc:  # DATA refused, and the like
+            raise DeliveryError(f"smtp {exc.smtp_code}", permanent=exc.smtp_code >= 500) from None
+        except smtplib.SMTPServerDisconnected:
+            raise  # deliver() decides: it is an OSError, but not one to close on here
+        except (BadHeaderError, ValueError, UnicodeError):  # a header or address refused
+            raise DeliveryError("bad header or address", permanent=True) from None
+        except OSError as exc:  # a timeout or a reset mid-conversation
+            connection.close()
+            raise RelayUnavailable(type(exc).__name__) from None
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001, S110 - closing is best effort
+                pass

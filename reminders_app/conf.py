@@ -1,0 +1,124 @@
+"""reminders_app's settings, each with its default here: a host project sets only
+what it changes (django-post-office's get_config() way), and nothing of the
+project that ships this app (tasksite) is needed.
+
+Modules of reminders_app read settings through `reminders_app.conf.settings`,
+which answers Django's settings first and these defaults second, so a test's
+override_settings() or the `settings` fixture reaches them as usual.
+
+The task model is the host's: REMINDER_TASK_MODEL names it ("app_label.Model"),
+REMINDER_TASK_FIELDS maps the four roles the app needs to its field names.
+"""
+
+import math
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+# The longest look-ahead window a run or `send_reminders --window-hours` takes: a
+# hundred years, so the window's end (and a retry after it) stays a date.
+MAX_WINDOW_HOURS = 100 * 365 * 24
+
+DEFAULTS = {
+    # The model reminders are for, and the names of its fields for each role.
+    "REMINDER_TASK_MODEL": "tasks_app.Task",
+    "REMINDER_TASK_FIELDS": {},
+    "REMINDER_WINDOW_HOURS": 24,
+    # A claim older than this, left by a run that died, may be taken over. Claims
+    # are dated per batch, so it must exceed the time one batch takes to deliver.
+    "REMINDER_CLAIM_TIMEOUT_SECONDS": 600,
+    "REMINDER_MAX_ATTEMPTS": 5,
+    # How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
+    "REMINDER_CHANNEL": "reminders_app.channels.EventChannel",
+    # Deliveries at once for a channel that acts outside the database.
+    "REMINDER_DELIVERY_CONCURRENCY": 16,
+    # Rows claimed and written per transaction (SQLite binds two values per row).
+    "REMINDER_BATCH_SIZE": 5000,
+    # The zone due times are shown in to owners without a preference of their own.
+    "REMINDER_DEFAULT_TIME_ZONE": "UTC",
+    # The site's public address: links in mail, and the domain of their Message-IDs.
+    "SITE_URL": "http://127.0.0.1:8000",
+    # Bearer token for /metrics; empty: /metrics answers only in debug mode.
+    "METRICS_TOKEN": "",
+}
+
+
+class AppSettings:
+    """Django's settings, falling back to DEFAULTS for the app's own names."""
+
+    def __getattr__(self, name: str):
+        try:
+            return getattr(django_settings, name)
+        except AttributeError:
+            if name in DEFAULTS:
+                return DEFAULTS[name]
+            raise
+
+
+settings = AppSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFields:
+    """The task model's field name for each role reminders_app reads."""
+
+    due_at: str = "due_at"  # an aware DateTimeField, null for undated tasks
+    completed_at: str = "completed_at"  # a nullable DateTimeField: null while open
+    owner: str = "owner"  # a ForeignKey to the user model: who is reminded
+    title: str = "title"  # a CharField: what the task is called in mail and admin
+
+
+ROLES = tuple(TaskFields.__dataclass_fields__)
+
+
+def task_fields() -> TaskFields:
+    """REMINDER_TASK_FIELDS over the default names; ImproperlyConfigured for a role
+    that does not exist or a name that is not text."""
+    mapping = settings.REMINDER_TASK_FIELDS
+    if not isinstance(mapping, dict):
+        raise ImproperlyConfigured("REMINDER_TASK_FIELDS must be a dict of role: field name")
+    unknown = sorted(set(mapping) - set(ROLES))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"REMINDER_TASK_FIELDS has unknown roles {unknown}; the roles are {list(ROLES)}"
+        )
+    for role, name in mapping.items():
+        if not isinstance(name, str) or not name:
+            raise ImproperlyConfigured(f"REMINDER_TASK_FIELDS[{role!r}] must be a field name")
+    return TaskFields(**mapping)
+
+
+def task_model():
+    """The model class REMINDER_TASK_MODEL names."""
+    name = settings.REMINDER_TASK_MODEL
+    try:
+        return apps.get_model(name, require_ready=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"REMINDER_TASK_MODEL must be of the form 'app_label.ModelName', not {name!r}"
+        ) from None
+    except LookupError:
+        raise ImproperlyConfigured(
+            f"REMINDER_TASK_MODEL refers to {name!r}, which is not an installed model"
+        ) from None
+
+
+def positive(raw: str, *, maximum: float, integer: bool = False) -> float:
+    """A finite number (or integer) greater than zero and at most `maximum`;
+    ValueError saying what it must be.
+
+    Every number has a ceiling: past it a value would overflow a date, a database
+    column or a query limit far from where it was typed. Shared by the commands'
+    argparse types and the project's environment readers.
+    """
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise ValueError(f"must be {'an integer' if integer else 'a number'}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("must be greater than 0")
+    if value > maximum:
+        raise ValueError(f"must be at most {maximum:,g}")
+    return value
