@@ -30,6 +30,8 @@ def test_a_fresh_deploy_is_starting_not_failing(client, hourly_schedule):
     assert facts["last_finished"] is None
 
 
+# django-q2's scheduler closes the connection it finds: a transaction of its own.
+@pytest.mark.django_db(transaction=True)
 def test_starting_lasts_while_the_first_task_waits_and_runs(client, hourly_schedule):
     hourly_schedule.next_run = timezone.now() - timedelta(seconds=1)
     hourly_schedule.save()
@@ -46,6 +48,8 @@ def test_starting_lasts_while_the_first_task_waits_and_runs(client, hourly_sched
     assert health(client, 200)["status"] == "healthy"
 
 
+# django-q2's scheduler closes the connection it finds: a transaction of its own.
+@pytest.mark.django_db(transaction=True)
 def test_a_first_task_that_ended_without_a_run_is_unhealthy(client, hourly_schedule):
     hourly_schedule.next_run = timezone.now() - timedelta(seconds=1)
     hourly_schedule.save()
