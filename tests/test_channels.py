@@ -213,6 +213,7 @@ def parts(message):
 
 def test_the_mail_has_a_text_and_an_html_part_saying_the_same(now, relay, email, settings):
     settings.SITE_URL = "https://reminders.example.org"
+    settings.REMINDER_TASK_URL = "https://app.example.com/tasks/{task_id}/"
     owner = UserFactory(first_name="Ada", email="ada@example.com")
     ReminderPreference.objects.create(user=owner, time_zone="Europe/Paris")
     task = TaskFactory(owner=owner, due_at=now + 3 * H, title="Renew the domain & DNS")
@@ -232,7 +233,7 @@ def test_the_mail_has_a_text_and_an_html_part_saying_the_same(now, relay, email,
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe = str(message["List-Unsubscribe"]).strip().strip("<>")
     assert unsubscribe.startswith("https://reminders.example.org/unsubscribe/")
-    task_url = f"https://reminders.example.org/admin/tasks_app/task/{task.pk}/change/"
+    task_url = f"https://app.example.com/tasks/{task.pk}/"
     assert "Hello Ada" in text and "Hello Ada" in html
     assert '"Renew the domain & DNS"' in text
     assert "Renew the domain &amp; DNS" in html
@@ -242,6 +243,21 @@ def test_the_mail_has_a_text_and_an_html_part_saying_the_same(now, relay, email,
         assert task_url in body
         assert unsubscribe in body
     assert "http" not in html.replace(task_url, "").replace(unsubscribe, "")  # no assets
+
+
+def test_without_a_task_url_the_mail_has_no_task_link(now, relay, email, settings):
+    settings.SITE_URL = "https://reminders.example.org"
+    TaskFactory(due_at=now + 3 * H, owner__email="ada@example.com")
+    email(relay)
+
+    process_reminders(now=now)
+
+    (message,) = relay.received()
+    unsubscribe = str(message["List-Unsubscribe"]).strip().strip("<>")
+    for body in parts(message):
+        assert "Open the task" not in body
+        assert "/admin/" not in body
+        assert "http" not in body.replace(unsubscribe, "")
 
 
 def test_due_times_cross_daylight_saving_with_the_right_offset(relay, email):
