@@ -1,6 +1,6 @@
 """Settings for the task reminders project, read from the environment.
 
-The variables and their defaults are listed in README.md ("Configuration").
+The variables and their defaults are listed in docs/operations.md ("Configuration").
 """
 
 import os
@@ -48,7 +48,7 @@ if not DEBUG:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 
-# --- HTTPS (README, "Deploying"): on by default in production ---------------------
+# --- HTTPS (docs/deploy.md): on by default in production ---------------------------
 # Behind a proxy that terminates TLS, trust its X-Forwarded-Proto header, and only then:
 # a client could send the header itself to a server it reaches directly.
 SECURE_PROXY_SSL_HEADER = None
@@ -200,7 +200,7 @@ STORAGES = {
 }
 
 # --- Reminders -------------------------------------------------------------
-# Each number has a ceiling (README, "Configuration"): a value past it would
+# Each number has a ceiling (docs/operations.md, "Configuration"): a value past it would
 # overflow a date, a column or a query before it could mean anything.
 REMINDER_WINDOW_HOURS = env_number(
     "REMINDER_WINDOW_HOURS", REMINDERS["REMINDER_WINDOW_HOURS"], maximum=MAX_WINDOW_HOURS
@@ -220,7 +220,7 @@ REMINDER_MAX_ATTEMPTS = env_number(
 # How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
 REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or REMINDERS["REMINDER_CHANNEL"]
 # Deliveries at once for a channel that acts outside the database: each on a thread
-# with its own reused connection to the relay (README, "Email").
+# with its own reused connection to the relay (docs/email.md, "Delivery").
 REMINDER_DELIVERY_CONCURRENCY = env_number(
     "REMINDER_DELIVERY_CONCURRENCY",
     REMINDERS["REMINDER_DELIVERY_CONCURRENCY"],
@@ -234,7 +234,7 @@ SITE_URL = env_url("SITE_URL", REMINDERS["SITE_URL"])
 REMINDER_TASK_URL = env_url_template("REMINDER_TASK_URL") or REMINDERS["REMINDER_TASK_URL"]
 
 # Mail, for REMINDER_CHANNEL=reminders_app.channels.EmailChannel: Django's settings
-# under their own names (README, "Deploying").
+# under their own names (docs/deploy.md, "Mail").
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "") or "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "") or "localhost"
 EMAIL_PORT = env_number("EMAIL_PORT", 25, integer=True, maximum=65535)
@@ -293,7 +293,7 @@ LOGGING = {
 }
 
 # --- django-q2 cluster (`python manage.py qcluster`) --------------------------
-# README.md ("Running the worker") explains each value.
+# docs/operations.md ("Running the worker") explains each value.
 DAY = 24 * 3600
 Q_CLUSTER_TIMEOUT = env_number("Q_CLUSTER_TIMEOUT", 540, integer=True, maximum=DAY)
 Q_CLUSTER_RETRY = env_number("Q_CLUSTER_RETRY", 900, integer=True, maximum=2 * DAY)

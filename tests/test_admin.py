@@ -244,7 +244,8 @@ def test_a_superuser_edits_a_task_but_cannot_delete_it_with_its_reminders(client
     task.refresh_from_db()
     assert (task.title, task.due_at) == ("Renamed", None)
 
-    # The trail is evidence: a task with reminders is not deleted (README, "Deleting tasks").
+    # The trail is evidence: a task with reminders is not deleted (docs/architecture.md,
+    # "Deleting tasks").
     delete = reverse("admin:tasks_app_task_delete", args=[task.pk])
     assert_refused(client.get(delete), reminder)
     assert_refused(client.post(delete, {"post": "yes"}), reminder)
