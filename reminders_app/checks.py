@@ -77,8 +77,8 @@ def check_allowed_functions(app_configs=None, **kwargs):
     return [
         Error(
             f"{capfirst(schedule_problem(schedule))}.",
-            hint="Delete it in the admin (Django Q > Scheduled tasks), or add the function "
-            "to Q_CLUSTER_ALLOWED_FUNCTIONS if it is meant to run.",
+            hint="The admin deletes it under Django Q > Scheduled tasks. Until then `migrate` "
+            "and `qcluster` refuse to start (--skip-checks passes).",
             id="reminders_app.E002",
         )
         for schedule in schedules
