@@ -493,6 +493,15 @@ def test_the_admin_home_shows_a_healthy_worker(client, viewer):
     assert "Succeeded" in page and "7 sent" in page
 
 
+def test_the_admin_home_shows_a_fresh_deploy_as_starting(client, viewer, hourly_schedule):
+    client.force_login(viewer)
+
+    page = client.get(reverse("admin:index")).text
+
+    assert "Starting: no scheduled slot has come yet" in page
+    assert "Needs attention" not in page
+
+
 def test_the_admin_home_shows_a_stopped_worker(client, viewer):
     ReminderRunFactory(started_at=timezone.now() - 5 * H)
     ReminderRunFactory(
