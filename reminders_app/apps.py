@@ -7,8 +7,19 @@ class RemindersAppConfig(AppConfig):
     verbose_name = "Reminders"
 
     def ready(self):
-        from reminders_app import checks  # noqa: F401  (registers the system checks)
+        from django_q.signals import post_execute_in_worker, pre_enqueue, pre_execute
+
+        from reminders_app import (
+            allowed,
+            checks,  # noqa: F401  (registers the system checks)
+        )
         from reminders_app.schedule import restore_schedule_after_migrate
+
+        # The cluster runs only the functions reminders_app.allowed allows, whatever
+        # a schedule row or a queued task names.
+        pre_execute.connect(allowed.refuse_unlisted, dispatch_uid="reminders_app.refuse")
+        post_execute_in_worker.connect(allowed.record_refusal, dispatch_uid="reminders_app.refused")
+        pre_enqueue.connect(allowed.queue_refused_tasks, dispatch_uid="reminders_app.queue")
 
         # Every `migrate` restores the hourly schedule if it is missing or altered.
         post_migrate.connect(restore_schedule_after_migrate, sender=self)

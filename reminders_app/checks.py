@@ -10,9 +10,11 @@ from django.contrib.auth import get_user_model
 from django.core.checks import Error, Warning, register
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import DatabaseError, models
+from django.utils.text import capfirst
 from django_q.conf import Conf
 from django_q.models import Schedule
 
+from reminders_app.allowed import forbidden_schedules, schedule_problem
 from reminders_app.channels import get_channel
 from reminders_app.conf import settings, task_fields, task_model
 from reminders_app.schedule import JOB_FUNC, SCHEDULE_NAME
@@ -58,6 +60,28 @@ def check_schedule(app_configs=None, **kwargs):
             hint=repair,
             id="reminders_app.W002",
         )
+    ]
+
+
+@register()
+def check_allowed_functions(app_configs=None, **kwargs):
+    """An error per schedule naming a function (or hook) the cluster refuses to run
+    (reminders_app.allowed): it stops `migrate` and `qcluster` until the schedule is
+    deleted or its function allowed, so a deploy cannot pass over it unseen."""
+    if app_configs is not None and not any(c.name == "reminders_app" for c in app_configs):
+        return []
+    try:
+        schedules = forbidden_schedules()
+    except DatabaseError:
+        return []
+    return [
+        Error(
+            f"{capfirst(schedule_problem(schedule))}.",
+            hint="The admin deletes it under Django Q > Scheduled tasks. Until then `migrate` "
+            "and `qcluster` refuse to start (--skip-checks passes).",
+            id="reminders_app.E002",
+        )
+        for schedule in schedules
     ]
 
 

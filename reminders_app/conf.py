@@ -12,6 +12,7 @@ REMINDER_TASK_FIELDS maps the four roles the app needs to its field names.
 
 import math
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.conf import settings as django_settings
@@ -42,6 +43,12 @@ DEFAULTS = {
     "SITE_URL": "http://127.0.0.1:8000",
     # Bearer token for /metrics; empty: /metrics answers only in debug mode.
     "METRICS_TOKEN": "",
+    # The task's page in the product, "{task_id}" filled in, linked from each mail
+    # (e.g. "https://app.example.com/tasks/{task_id}/"); empty: mail has no task link.
+    "REMINDER_TASK_URL": "",
+    # Dotted paths of functions the django-q2 cluster may run beyond this app's own
+    # (reminders_app.allowed): a schedule or queued task naming any other is refused.
+    "Q_CLUSTER_ALLOWED_FUNCTIONS": (),
 }
 
 
@@ -122,3 +129,18 @@ def positive(raw: str, *, maximum: float, integer: bool = False) -> float:
     if value > maximum:
         raise ValueError(f"must be at most {maximum:,g}")
     return value
+
+
+def check_task_url(template: str) -> None:
+    """ValueError saying what is wrong with a REMINDER_TASK_URL template: it must be
+    an absolute http(s) URL with `{task_id}` in it, and no other placeholder."""
+    example = "such as https://app.example.com/tasks/{task_id}/"
+    try:
+        filled = template.format(task_id=1)
+    except (KeyError, IndexError, ValueError):
+        raise ValueError(f"must have no placeholder but {{task_id}}, {example}") from None
+    if "{task_id}" not in template:
+        raise ValueError(f"must have {{task_id}} in it, {example}")
+    parts = urlsplit(filled)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// URL, {example}")

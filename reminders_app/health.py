@@ -11,6 +11,7 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 
 from reminders_app import runs
+from reminders_app.allowed import forbidden_schedules, schedule_problem
 from reminders_app.conf import settings
 from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.runs import Counts
@@ -122,6 +123,7 @@ def check_health(*, now: datetime | None = None) -> Health:
             f"the schedule {SCHEDULE_NAME!r} was due at {health.schedule.next_run.isoformat()} "
             "and no cluster has run it: is `manage.py qcluster` running?"
         )
+    health.problems += [schedule_problem(schedule) for schedule in forbidden_schedules()]
     last = health.last_succeeded
     if last is None and not health.problems and _before_first_run(health):
         health.starting = True

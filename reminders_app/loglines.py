@@ -7,6 +7,7 @@ import queue
 import threading
 import traceback
 
+from reminders_app.channels import DeliveryError
 from reminders_app.claims import error_text
 from reminders_app.delivery import Outcomes
 
@@ -37,7 +38,13 @@ class RunLog:
                 },
             )
         for reminder, exc in outcomes.failed:
-            # No exc_info: a channel's exception message may quote task content.
+            # No exc_info: a channel's exception message may quote task content. A
+            # failure the channel classified (DeliveryError: its `error` says what and
+            # whether it is permanent) needs no stack; an unexpected exception gets
+            # its frames, to find the bug.
+            stack = {}
+            if not isinstance(exc, DeliveryError):
+                stack["stack"] = "".join(traceback.format_tb(exc.__traceback__))
             logger.error(
                 "reminder_failed",
                 extra={
@@ -48,7 +55,7 @@ class RunLog:
                     "reminder_id": reminder.log_id,
                     "attempt": reminder.attempts + 1,
                     "error": error_text(exc),
-                    "stack": "".join(traceback.format_tb(exc.__traceback__)),
+                    **stack,
                 },
             )
 

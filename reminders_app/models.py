@@ -1,3 +1,4 @@
+import logging
 import uuid
 import zoneinfo
 from datetime import datetime
@@ -9,6 +10,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from reminders_app.conf import settings
+
+logger = logging.getLogger(__name__)
 
 
 class ReminderRun(models.Model):
@@ -221,8 +224,18 @@ class ReminderPreference(models.Model):
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
-        """The zone due times are shown in."""
-        return zoneinfo.ZoneInfo(self.time_zone or settings.REMINDER_DEFAULT_TIME_ZONE)
+        """The zone due times are shown in: REMINDER_DEFAULT_TIME_ZONE when none is
+        stored, or when the stored one no longer loads (a name the installed tzdata
+        dropped), with a WARNING naming the user (never the zone: log lines carry none)."""
+        if self.time_zone:
+            try:
+                return zoneinfo.ZoneInfo(self.time_zone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                logger.warning(
+                    "time_zone_not_found",
+                    extra={"event": "time_zone_not_found", "user_id": self.user_id},
+                )
+        return zoneinfo.ZoneInfo(settings.REMINDER_DEFAULT_TIME_ZONE)
 
     @classmethod
     def of(cls, user) -> "ReminderPreference":

@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from reminders_app import claims
 from reminders_app.conf import settings
-from reminders_app.models import ReminderRun
+from reminders_app.models import ReminderLog, ReminderRun
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +113,16 @@ def finish_run(run: ReminderRun, *, status: str, error: str = "") -> ReminderRun
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(run.id)])
     run.refresh_from_db()
     return run
+
+
+def failures(run_id) -> tuple[int, int]:
+    """How many of a run's failed reminders a later run retries, and how many failed
+    for good (permanent failures, and those out of attempts)."""
+    given_up = ReminderLog.objects.given_up_q(max_attempts=settings.REMINDER_MAX_ATTEMPTS)
+    counts = ReminderLog.objects.filter(run_id=run_id, status=ReminderLog.Status.FAILED).aggregate(
+        failed=Count("pk"), given_up=Count("pk", filter=given_up)
+    )
+    return counts["failed"] - counts["given_up"], counts["given_up"]
 
 
 def dead_runs(running: Iterable[ReminderRun]) -> list[ReminderRun]:

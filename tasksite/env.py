@@ -5,13 +5,14 @@ be used, so a bad deploy stops at start-up instead of misbehaving later.
 """
 
 import os
+import re
 import zoneinfo
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from reminders_app.conf import positive
+from reminders_app.conf import check_task_url, positive
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -91,3 +92,30 @@ def env_address(name: str, default: str) -> str:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_url_template(name: str) -> str:
+    """An http(s) URL with `{task_id}` in it, as reminders_app.conf.check_task_url()
+    wants it; empty when unset."""
+    raw = os.environ.get(name, "").strip()
+    if raw:
+        try:
+            check_task_url(raw)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} {exc}, not {raw[:60]!r}") from None
+    return raw
+
+
+_DOTTED_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
+def env_dotted_paths(name: str) -> tuple[str, ...]:
+    """A comma list of dotted paths of functions, e.g. `myapp.tasks.cleanup`."""
+    paths = tuple(env_list(name, ""))
+    for path in paths:
+        if not _DOTTED_PATH.fullmatch(path):
+            raise ImproperlyConfigured(
+                f"{name} must be a comma list of dotted function paths such as "
+                f"myapp.tasks.cleanup, not {path[:60]!r}"
+            )
+    return paths

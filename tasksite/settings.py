@@ -15,11 +15,13 @@ from reminders_app.conf import MAX_WINDOW_HOURS
 from tasksite.env import (
     env_address,
     env_bool,
+    env_dotted_paths,
     env_list,
     env_non_negative,
     env_number,
     env_time_zone,
     env_url,
+    env_url_template,
 )
 from tasksite.log_format import JSON_FORMATTER, STDERR_HANDLER
 
@@ -237,6 +239,9 @@ REMINDER_DELIVERY_CONCURRENCY = env_number(
 )
 # The site's public address: links in mail, and the domain of their Message-IDs.
 SITE_URL = env_url("SITE_URL", REMINDERS["SITE_URL"])
+# The task's page in the product, linked from each mail ("{task_id}" filled in);
+# unset, mail carries no task link (docs/email.md).
+REMINDER_TASK_URL = env_url_template("REMINDER_TASK_URL") or REMINDERS["REMINDER_TASK_URL"]
 
 # Mail, for REMINDER_CHANNEL=reminders_app.channels.EmailChannel: Django's settings
 # under their own names (docs/deploy.md, "Mail").
@@ -312,6 +317,11 @@ Q_CLUSTER = {
     "guard_cycle": env_number("Q_CLUSTER_GUARD_CYCLE", 0.5, maximum=60),
     "cache": "django_q",
 }
+# The cluster runs reminders_app's own functions (reminders_app/allowed.py) and these,
+# nothing else a schedule or a queued task names (docs/operations.md, "Security").
+Q_CLUSTER_ALLOWED_FUNCTIONS = (
+    env_dotted_paths("Q_CLUSTER_ALLOWED_FUNCTIONS") or REMINDERS["Q_CLUSTER_ALLOWED_FUNCTIONS"]
+)
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

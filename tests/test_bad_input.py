@@ -83,6 +83,9 @@ BAD_ENVIRONMENT = [
     ("REMINDER_DEFAULT_TIME_ZONE", "Mars/Olympus", "REMINDER_DEFAULT_TIME_ZONE"),
     ("REMINDER_DEFAULT_TIME_ZONE", "../../etc/passwd", "REMINDER_DEFAULT_TIME_ZONE"),
     ("DEFAULT_FROM_EMAIL", "Task reminders", "DEFAULT_FROM_EMAIL"),
+    ("REMINDER_TASK_URL", "https://app.example.com/tasks/", "REMINDER_TASK_URL"),
+    ("REMINDER_TASK_URL", "app.example.com/tasks/{task_id}/", "REMINDER_TASK_URL"),
+    ("Q_CLUSTER_ALLOWED_FUNCTIONS", "myapp.tasks.ok, rm -rf /", "Q_CLUSTER_ALLOWED_FUNCTIONS"),
 ]
 
 

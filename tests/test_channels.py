@@ -2,6 +2,8 @@
 per task over a few reused connections, failures classified, outages that lose
 nothing, and a hung relay that cannot hold a run."""
 
+import json
+import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +12,7 @@ import pytest
 from reminders_app.jobs import process_reminders
 from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun
 from tests.factories import TaskFactory, UserFactory
+from tests.processes import child_env, message_lines, run_manage
 from tests.smtp import Relay, Silent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -106,6 +109,34 @@ def test_a_550_or_a_missing_address_fails_for_good_after_one_attempt(now, relay,
     assert errors[gone.pk] == ("failed", 1, None, "permanent: smtp 550")
     assert errors[nowhere.pk] == ("failed", 1, None, "permanent: no address")
     assert "No such user" not in str(errors) and "gone@" not in str(errors)
+
+
+@pytest.mark.postgres
+def test_the_command_says_what_is_retried_and_what_failed_for_good(now, relay):
+    """A permanent failure is one ERROR line without a stack; the closing line counts
+    what a later run retries and what failed for good, and never says "succeeded"
+    beside exit status 1."""
+    relay.data_replies = lambda message: "451 4.3.0 Try again later"
+    nowhere = TaskFactory(due_at=now + H, owner=UserFactory(email=""))
+    busy = TaskFactory(due_at=now + H, owner=UserFactory(email="busy@example.com"))
+    env = child_env(REMINDER_CHANNEL="reminders_app.channels.EmailChannel", **relay.env())
+
+    result = run_manage("send_reminders", "--now", now.isoformat(), env=env)
+
+    assert result.returncode == 1
+    run = ReminderRun.objects.get()
+    assert result.stdout.startswith(f"run {run.pk} finished with 2 failed: ")
+    assert "succeeded" not in result.stdout + "".join(message_lines(result.stderr))
+    assert message_lines(result.stderr) == [
+        f"CommandError: 2 reminders failed in run {run.pk}: 1 reminder will be retried by "
+        "a later run, 1 reminder failed for good"
+    ]
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    failed = {line["task_id"]: line for line in lines if line.get("event") == "reminder_failed"}
+    assert failed[nowhere.pk]["error"] == "permanent: no address"
+    assert failed[busy.pk]["error"] == "temporary: smtp 451"
+    assert all(line["level"] == "ERROR" and "stack" not in line for line in failed.values())
+    assert "Traceback" not in result.stderr
 
 
 def test_runs_during_an_outage_spend_nothing_and_the_next_one_sends_each_once(now, email):
@@ -213,6 +244,7 @@ def parts(message):
 
 def test_the_mail_has_a_text_and_an_html_part_saying_the_same(now, relay, email, settings):
     settings.SITE_URL = "https://reminders.example.org"
+    settings.REMINDER_TASK_URL = "https://app.example.com/tasks/{task_id}/"
     owner = UserFactory(first_name="Ada", email="ada@example.com")
     ReminderPreference.objects.create(user=owner, time_zone="Europe/Paris")
     task = TaskFactory(owner=owner, due_at=now + 3 * H, title="Renew the domain & DNS")
@@ -232,7 +264,7 @@ def test_the_mail_has_a_text_and_an_html_part_saying_the_same(now, relay, email,
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe = str(message["List-Unsubscribe"]).strip().strip("<>")
     assert unsubscribe.startswith("https://reminders.example.org/unsubscribe/")
-    task_url = f"https://reminders.example.org/admin/tasks_app/task/{task.pk}/change/"
+    task_url = f"https://app.example.com/tasks/{task.pk}/"
     assert "Hello Ada" in text and "Hello Ada" in html
     assert '"Renew the domain & DNS"' in text
     assert "Renew the domain &amp; DNS" in html
@@ -242,6 +274,21 @@ def test_the_mail_has_a_text_and_an_html_part_saying_the_same(now, relay, email,
         assert task_url in body
         assert unsubscribe in body
     assert "http" not in html.replace(task_url, "").replace(unsubscribe, "")  # no assets
+
+
+def test_without_a_task_url_the_mail_has_no_task_link(now, relay, email, settings):
+    settings.SITE_URL = "https://reminders.example.org"
+    TaskFactory(due_at=now + 3 * H, owner__email="ada@example.com")
+    email(relay)
+
+    process_reminders(now=now)
+
+    (message,) = relay.received()
+    unsubscribe = str(message["List-Unsubscribe"]).strip().strip("<>")
+    for body in parts(message):
+        assert "Open the task" not in body
+        assert "/admin/" not in body
+        assert "http" not in body.replace(unsubscribe, "")
 
 
 def test_due_times_cross_daylight_saving_with_the_right_offset(relay, email):
@@ -271,6 +318,28 @@ def test_an_owner_without_a_preference_gets_the_default_time_zone(now, relay, em
     (message,) = relay.received()
     assert "Tuesday 10 March 2026 at 22:00 JST" in parts(message)[0]  # 13:00 UTC
     assert "(Asia/Tokyo)" in parts(message)[0]
+
+
+def test_a_stored_zone_that_no_longer_loads_falls_back_to_the_default(
+    now, relay, email, settings, caplog
+):
+    settings.REMINDER_DEFAULT_TIME_ZONE = "Asia/Tokyo"
+    owner = UserFactory(email="ada@example.com")
+    ReminderPreference.objects.create(user=owner, time_zone="Europe/Paris")
+    # A name the installed tzdata no longer has, written as an older release left it.
+    ReminderPreference.objects.filter(user=owner).update(time_zone="US/Pacific-New")
+    task = TaskFactory(owner=owner, due_at=now + H)
+    email(relay)
+
+    with caplog.at_level(logging.WARNING):
+        summary = process_reminders(now=now)
+
+    (message,) = relay.received()
+    assert "Tuesday 10 March 2026 at 22:00 JST (Asia/Tokyo)" in parts(message)[0]
+    assert (summary["sent"], ReminderLog.objects.get(task=task).status) == (1, "sent")
+    (warning,) = [r for r in caplog.records if getattr(r, "event", "") == "time_zone_not_found"]
+    assert (warning.levelname, warning.user_id) == ("WARNING", owner.pk)
+    assert "Pacific" not in f"{warning.getMessage()} {warning.__dict__}"
 
 
 def test_an_owner_who_opted_out_gets_nothing_and_a_suppressed_row(now, relay, email, caplog):

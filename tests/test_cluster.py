@@ -6,6 +6,7 @@ on its first guard cycle instead of 30 s after start, and polls the ORM queue ev
 0.1 s. The clusters' output goes to files, shown when a test fails.
 """
 
+import json
 import time
 from collections import Counter
 from datetime import timedelta
@@ -14,8 +15,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 from django_q.brokers import get_broker
-from django_q.models import OrmQ, Schedule, Success
+from django_q.models import Failure, OrmQ, Schedule, Success
 from django_q.scheduler import scheduler
+from django_q.tasks import async_task
 
 from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.schedule import INTERVAL, SCHEDULE_NAME
@@ -185,3 +187,56 @@ def test_qinfo_sees_every_running_cluster(clusters):
         return lines if len(lines) == 2 and "No clusters" not in lines[0] else None
 
     assert len(set(wait_for(cluster_ids, what=f"two clusters in qinfo\n{clusters.output()}"))) == 2
+
+
+def test_a_cluster_refuses_functions_that_are_not_allowed_and_keeps_sending(
+    clusters, hourly_schedule, tmp_path_factory
+):
+    """Rows written straight into the tables while a cluster runs: schedules of
+    os.system and subprocess.call (one asking to run in-process) and a queued task of
+    os.system. None runs; each is one ERROR line naming it, never its arguments; the
+    reminder job due with them runs as usual."""
+    markers = tmp_path_factory.mktemp("markers")
+    tasks = due_tasks(5)
+    clusters.start(1)
+    wait_for(lambda: "running." in clusters.output(), what=f"the cluster\n{clusters.output()}")
+    due = timezone.now() - timedelta(minutes=1)
+    rogue = {
+        "rogue-system": {"func": "os.system", "args": repr(f"touch {markers / 'system'}")},
+        "rogue-call": {
+            "func": "subprocess.call",
+            "args": repr((["touch", str(markers / "call")],)),
+            "kwargs": "q_options={'sync': True}",
+        },
+    }
+    for name, fields in rogue.items():
+        Schedule.objects.create(name=name, schedule_type=Schedule.HOURLY, next_run=due, **fields)
+    make_due(hourly_schedule)
+
+    scheduler(broker=get_broker())  # what the cluster's scheduler does on its next tick
+    async_task("os.system", f"touch {markers / 'queued'}", task_name="rogue-queued")
+
+    wait_for(
+        lambda: settled(1) and Failure.objects.count() == 3,
+        what=f"the run and three refusals\n{clusters.output()}",
+    )
+    clusters.stop()
+
+    assert list(markers.iterdir()) == []
+    assert reminders_per_task() == dict.fromkeys(tasks, 1)
+    failures = {f.group or f.name: f for f in Failure.objects.all()}
+    assert set(failures) == {"rogue-system", "rogue-call", "rogue-queued"}
+    for failure in failures.values():
+        assert failure.result.startswith(f"refused: {failure.func!r} is not a function")
+        assert (failure.args, failure.kwargs) == ((), {})
+    log = "\n".join(path.read_text() for path in clusters.logs.iterdir())
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    refused = [line for line in lines if line.get("event") == "task_refused"]
+    assert sorted(line["schedule"] or line["task_name"] for line in refused) == [
+        "rogue-call",
+        "rogue-queued",
+        "rogue-system",
+    ]
+    assert all(line["level"] == "ERROR" for line in refused)
+    errors = [line for line in lines if line["level"] == "ERROR"]
+    assert not [line for line in errors if "touch" in str(line) or "Traceback" in str(line)]

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def test_the_html_part_reads_well_in_a_browser(now, browser, settings):
     settings.SITE_URL = "https://reminders.example.org"
+    settings.REMINDER_TASK_URL = "https://app.example.com/tasks/{task_id}/"
     owner = UserFactory(first_name="Ada", email="ada@example.com")
     ReminderPreference.objects.create(user=owner, time_zone="America/New_York")
     task = TaskFactory(
@@ -39,7 +40,7 @@ def test_the_html_part_reads_well_in_a_browser(now, browser, settings):
     assert "Send the quarterly report" in shown
     assert "Tuesday 10 March 2026 at 13:00 EDT (America/New_York), in 5 hours" in shown
     button = browser.find_element(By.LINK_TEXT, "Open the task")
-    assert button.get_attribute("href").endswith(f"/admin/tasks_app/task/{task.pk}/change/")
+    assert button.get_attribute("href") == f"https://app.example.com/tasks/{task.pk}/"
     assert browser.find_element(By.LINK_TEXT, "Stop reminder emails").is_displayed()
     # No image, stylesheet or script to fetch: everything is inline.
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0

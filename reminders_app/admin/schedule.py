@@ -1,15 +1,34 @@
-"""The hourly schedule in django-q2's admin: staff may pause it or move its next
-run, nothing else."""
+"""django-q2's admins: on the hourly schedule staff may pause it or move its next
+run, nothing else; no schedule may name a function the cluster may not run; only
+superusers resubmit stored tasks."""
 
 from django import forms
 from django.contrib import admin
+from django_q.admin import FailAdmin as DjangoQFailAdmin
 from django_q.admin import ScheduleAdmin as DjangoQScheduleAdmin
-from django_q.models import Schedule
+from django_q.admin import TaskAdmin as DjangoQTaskAdmin
+from django_q.models import Failure, Schedule, Success
 
+from reminders_app.allowed import is_allowed, not_allowed_message
 from reminders_app.schedule import FIXED_FIELDS, SCHEDULE_NAME
 
 
 class ScheduleForm(forms.ModelForm):
+    """Every schedule runs an allowed function (reminders_app.allowed), whoever
+    saves it: the cluster would refuse any other."""
+
+    def clean_func(self):
+        func = self.cleaned_data.get("func")
+        if func and not is_allowed(func):
+            raise forms.ValidationError(not_allowed_message(func))
+        return func
+
+    def clean_hook(self):
+        hook = self.cleaned_data.get("hook")
+        if hook and not is_allowed(hook):
+            raise forms.ValidationError(not_allowed_message(hook))
+        return hook
+
     def clean_name(self):
         name = self.cleaned_data.get("name")
         if name == SCHEDULE_NAME and (self.instance.pk is None or self.instance.name != name):
@@ -54,3 +73,29 @@ class ScheduleAdmin(DjangoQScheduleAdmin):
         if any(self._is_reminder_schedule(obj) for obj in objs):
             perms_needed.add(f"the reminder schedule {SCHEDULE_NAME!r}")
         return deleted, model_count, perms_needed, protected
+
+
+class SuperusersResubmit:
+    """django-q2 offers "Resubmit selected tasks to queue" to anyone who may view
+    stored tasks; it queues the stored function with its stored arguments again, so
+    only superusers get it."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.is_superuser:
+            actions.pop("resubmit_task", None)
+        return actions
+
+
+admin.site.unregister(Success)
+admin.site.unregister(Failure)
+
+
+@admin.register(Success)
+class SuccessAdmin(SuperusersResubmit, DjangoQTaskAdmin):
+    pass
+
+
+@admin.register(Failure)
+class FailureAdmin(SuperusersResubmit, DjangoQFailAdmin):
+    pass

@@ -6,11 +6,10 @@ unsubscribe link (RFC 8058)."""
 
 from datetime import datetime
 from email.utils import formataddr, parseaddr
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import get_template
-from django.urls import NoReverseMatch, reverse
 from django.utils import dateformat, timezone
 from django.utils.timesince import timeuntil
 
@@ -100,13 +99,11 @@ class ReminderMail:
 
 
 def task_url(task) -> str:
-    """The task's page in the admin, under SITE_URL; empty when it has none."""
-    opts = task._meta
-    try:
-        path = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[task.pk])
-    except NoReverseMatch:
-        return ""
-    return settings.SITE_URL + path
+    """The task's page in the product: REMINDER_TASK_URL with the task's id filled
+    in; empty (the mail has no task link) when it is unset. Never the admin: the
+    owner reading the mail is not staff."""
+    template = settings.REMINDER_TASK_URL
+    return template.format(task_id=quote(str(task.pk), safe="")) if template else ""
 
 
 def from_address() -> str:

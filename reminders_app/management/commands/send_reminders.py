@@ -1,7 +1,9 @@
 import json
 
 from django.core.management.base import CommandError
+from django.template.defaultfilters import pluralize
 
+from reminders_app import runs
 from reminders_app.jobs import process_reminders
 from reminders_app.management.base import (
     EXIT_FAILED,
@@ -58,18 +60,26 @@ class Command(ReminderCommand):
                     f"Error: --now and --window-hours: {exc}", returncode=EXIT_USAGE
                 ) from None
         facts = summary.as_dict() | {"dry_run": dry_run}
+        if not dry_run:
+            # Of the failed: retried by a later run, or failed for good.
+            split = runs.failures(facts["run_id"]) if facts["failed"] else (0, 0)
+            facts["retrying"], facts["failed_for_good"] = split
         if as_json:
             self.stdout.write(json.dumps(facts, sort_keys=True))
         elif dry_run:
             self.stdout.write(
-                f"dry run: {facts['selected']} reminders due between "
+                f"dry run: {reminders(facts['selected'])} due between "
                 f"{facts['window_start']} and {facts['window_end']}; nothing recorded"
             )
             for task_id in facts["task_ids"]:
                 self.stdout.write(f"would remind task {task_id}")
         else:
+            # "succeeded" only when the exit status says so too.
+            outcome = facts["status"]
+            if outcome == ReminderRun.Status.SUCCEEDED and facts["failed"]:
+                outcome = f"finished with {facts['failed']} failed"
             self.stdout.write(
-                f"run {facts['run_id']} {facts['status']}: selected {facts['selected']}, "
+                f"run {facts['run_id']} {outcome}: selected {facts['selected']}, "
                 f"sent {facts['sent']}, skipped {facts['skipped']}, failed {facts['failed']}, "
                 f"released {facts['released']}, suppressed {facts['suppressed']} "
                 f"(window {facts['window_start']} to {facts['window_end']})"
@@ -77,7 +87,7 @@ class Command(ReminderCommand):
         if facts.get("status") == ReminderRun.Status.FAILED:
             raise CommandError(
                 f"run {facts['run_id']} failed: the mail relay could not be reached; "
-                f"{facts['released']} reminders go to the next run, attempts unspent",
+                f"{reminders(facts['released'])} go to the next run, attempts unspent",
                 returncode=EXIT_FAILED,
             )
         if facts.get("status") == ReminderRun.Status.INTERRUPTED:
@@ -87,7 +97,13 @@ class Command(ReminderCommand):
             )
         if facts["failed"]:
             raise CommandError(
-                f"{facts['failed']} reminders failed in run {facts['run_id']}; "
-                "later runs retry them",
+                f"{reminders(facts['failed'])} failed in run {facts['run_id']}: "
+                f"{reminders(facts['retrying'])} will be retried by a later run, "
+                f"{reminders(facts['failed_for_good'])} failed for good",
                 returncode=EXIT_FAILED,
             )
+
+
+def reminders(count: int) -> str:
+    """ "1 reminder", "2 reminders"."""
+    return f"{count} reminder{pluralize(count)}"

@@ -1,0 +1,188 @@
+"""The cluster runs only allowed functions (reminders_app.allowed): the schedule admin
+refuses any other, for every kind of staff; a schedule naming one is an error for
+`check` and a problem for `reminders_status` and /healthz; only superusers resubmit
+stored tasks. tests/test_cluster.py shows a real cluster refusing to run one."""
+
+import html
+import json
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+from django.utils import timezone
+from django_q.models import Failure, Schedule, Success
+
+from reminders_app.schedule import JOB_FUNC
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ROGUE = {"os.system": "'touch /tmp/owned'", "subprocess.call": "['touch', '/tmp/owned']"}
+
+
+def staff_with(*codenames: str):
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+@pytest.fixture
+def existing(db):
+    """A schedule of an allowed function, as an operator would keep one."""
+    return Schedule.objects.create(
+        name="cleanup", func=JOB_FUNC, schedule_type=Schedule.DAILY, next_run=timezone.now()
+    )
+
+
+def form(**fields) -> dict:
+    return {
+        "name": "innocent",
+        "func": JOB_FUNC,
+        "hook": "",
+        "args": "",
+        "kwargs": "",
+        "schedule_type": Schedule.ONCE,
+        "repeats": "-1",
+        "next_run_0": "2030-01-01",
+        "next_run_1": "13:00:00",
+        "_save": "Save",
+    } | fields
+
+
+def refused(response, func: str) -> bool:
+    return (
+        response.status_code == 200
+        and f"{func!r} is not a function the cluster may run" in html.unescape(response.text)
+    )
+
+
+@pytest.mark.parametrize("func, args", ROGUE.items())
+@pytest.mark.parametrize("who", ["superuser", "add_schedule only"])
+def test_no_staff_may_add_a_schedule_running_another_function(client, who, func, args):
+    if who == "superuser":
+        user = UserFactory(is_staff=True, is_superuser=True)
+    else:
+        user = staff_with("add_schedule")
+    client.force_login(user)
+
+    response = client.post(reverse("admin:django_q_schedule_add"), form(func=func, args=args))
+
+    assert refused(response, func)
+    assert not Schedule.objects.filter(name="innocent").exists()
+
+
+@pytest.mark.parametrize("func, args", ROGUE.items())
+@pytest.mark.parametrize("who", ["superuser", "change_schedule only"])
+def test_no_staff_may_change_a_schedule_to_another_function(client, existing, who, func, args):
+    user = UserFactory(is_staff=True, is_superuser=True) if who == "superuser" else None
+    client.force_login(user or staff_with("view_schedule", "change_schedule"))
+    url = reverse("admin:django_q_schedule_change", args=[existing.pk])
+
+    response = client.post(url, form(name="cleanup", func=func, args=args))
+
+    assert refused(response, func)
+    existing.refresh_from_db()
+    assert (existing.func, existing.args) == (JOB_FUNC, None)
+
+
+def test_a_hook_must_be_allowed_too(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = client.post(reverse("admin:django_q_schedule_add"), form(hook="os.system"))
+
+    assert refused(response, "os.system")
+    assert not Schedule.objects.filter(name="innocent").exists()
+
+
+def test_a_function_listed_in_the_setting_may_be_scheduled(client, settings):
+    settings.Q_CLUSTER_ALLOWED_FUNCTIONS = ("django.core.management.call_command",)
+    client.force_login(staff_with("add_schedule"))
+
+    response = client.post(
+        reverse("admin:django_q_schedule_add"),
+        form(func="django.core.management.call_command", args="'clearsessions'"),
+    )
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    assert Schedule.objects.get(name="innocent").func == "django.core.management.call_command"
+
+
+# --- A row written straight into the table: check, status and /healthz name it ------
+
+
+@pytest.fixture
+def rogue_row(hourly_schedule):
+    return Schedule.objects.create(
+        name="rogue", func="os.system", args="'touch /tmp/owned'", next_run=timezone.now()
+    )
+
+
+def test_check_names_a_schedule_of_another_function_as_an_error(rogue_row):
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError) as raised:
+        call_command("check", stdout=out, stderr=err)
+
+    assert "SystemCheckError" in type(raised.value).__name__
+    assert (
+        "(reminders_app.E002) The schedule 'rogue' runs 'os.system', which the cluster "
+        "refuses to run"
+    ) in str(raised.value)
+    assert "touch" not in str(raised.value)
+
+
+def test_status_and_healthz_name_it(client, rogue_row):
+    problem = "the schedule 'rogue' runs 'os.system', which the cluster refuses to run"
+    out = StringIO()
+    with pytest.raises(CommandError) as raised:
+        call_command("reminders_status", stdout=out)
+    health = json.loads(client.get("/healthz").text)
+
+    assert raised.value.returncode == 1
+    assert f"problem: {problem}" in out.getvalue()
+    assert any(p.startswith(problem) for p in health["problems"])
+    assert "touch" not in out.getvalue() + str(health)
+
+
+def test_the_reminder_schedule_hijacked_is_warned_about_not_an_error(hourly_schedule):
+    """`migrate` repairs it, and an error would stop `migrate`."""
+    Schedule.objects.filter(pk=hourly_schedule.pk).update(func="os.system")
+    err = StringIO()
+
+    call_command("check", stdout=StringIO(), stderr=err)
+
+    assert "reminders_app.W002" in err.getvalue()
+    assert "E002" not in err.getvalue()
+
+
+# --- Resubmit: superusers only --------------------------------------------------------
+
+
+@pytest.fixture
+def stored_tasks(db):
+    now = timezone.now()
+    common = {"func": JOB_FUNC, "started": now, "stopped": now, "args": (), "kwargs": {}}
+    Success.objects.create(id="a" * 32, name="done", success=True, **common)
+    Failure.objects.create(id="b" * 32, name="failed", success=False, **common)
+
+
+@pytest.mark.parametrize("model", ["success", "failure"])
+def test_only_superusers_are_offered_resubmit(client, stored_tasks, model):
+    url = reverse(f"admin:django_q_{model}_changelist")
+    viewer = staff_with("view_success", "view_failure")
+    superuser = UserFactory(is_staff=True, is_superuser=True)
+
+    offered = {}
+    for name, user in {"viewer": viewer, "superuser": superuser}.items():
+        client.force_login(user)
+        response = client.get(url)
+        assert response.status_code == 200
+        offered[name] = 'value="resubmit_task"' in response.text
+
+    assert offered == {"viewer": False, "superuser": True}
+    client.force_login(viewer)
+    posted = client.post(url, {"action": "resubmit_task", "_selected_action": ["a" * 32]})
+    assert posted.status_code in (200, 302)
+    assert Failure.objects.count() == 1  # FailAdmin's resubmit deletes what it queues
