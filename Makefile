@@ -60,12 +60,13 @@ worker: $(STAMP)
 
 # The web process, in production mode (docs/deploy.md): static files, schema, then
 # gunicorn on 127.0.0.1:8000 (0.0.0.0:$$PORT when PORT is set) with $$WEB_CONCURRENCY
-# workers (2 unless set); both variables are gunicorn's own.
+# workers (2 unless set); both variables are gunicorn's own. tasksite/gunicorn.conf.py
+# makes gunicorn's own lines JSON, as the systemd unit does.
 serve: export WEB_CONCURRENCY ?= 2
 serve: $(STAMP)
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	$(BIN)/python manage.py migrate --no-input
-	exec $(BIN)/gunicorn tasksite.wsgi --no-control-socket
+	exec $(BIN)/gunicorn -c tasksite/gunicorn.conf.py tasksite.wsgi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
