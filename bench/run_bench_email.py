@@ -271,7 +271,10 @@ def measure(args, concurrency: int) -> int:
     )
     print(f"mails per second (run record): {rate:,.0f} (target at least 400)")
     print(f"ratio job / bound: {job['job'] / bound:.2f}x (target under 1.5x)")
-    print(f"ratio job / transport only: {job['job'] / transport:.2f}x")
+    print(
+        f"ratio job / transport only: {job['job'] / transport:.2f}x "
+        "(target under 1.5x, or at least 400 mails/s)"
+    )
     print(f"connections opened by the job: {connections}; duplicates: {duplicates}")
     fits = timedelta(seconds=100_000 / rate)
     print(f"100,000 reminders at this rate: {fits.total_seconds():.0f} s")
