@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from reminders_app.channels import Channel, EventChannel, Reminder
+from reminders_app.channels import Channel, EmailChannel, EventChannel, Reminder
 from tasks_app.models import Task
 
 
@@ -106,3 +106,11 @@ class CutShortAfterTwo(Channel):
         if type(self).delivered == 2:
             raise SystemExit("timed out")
         type(self).delivered += 1
+
+
+class EmailTogether(_Barrier, EmailChannel):
+    """The email channel, behind the barrier."""
+
+    def __init__(self):
+        EmailChannel.__init__(self)
+        _Barrier.__init__(self)
