@@ -28,11 +28,10 @@ class PatientRedis(Redis):
     unreachable = False  # per process: each logs its own outage once
 
     def ping(self) -> bool:
-        """At cluster start: say so if Redis is away, and start anyway."""
+        """At cluster start: start anyway; the queue reader says Redis is away."""
         try:
-            return self._answered(self.connection.ping())
-        except redis.RedisError as exc:
-            self._lost(exc)
+            return self.connection.ping()
+        except redis.RedisError:
             return False
 
     def dequeue(self):

@@ -208,7 +208,7 @@ def test_a_cluster_whose_redis_is_away_says_so_once_and_carries_on(clusters, red
     log = clusters.logs / "cluster0.log"
     wait_for(lambda: '"redis_unreachable"' in log.read_text(), what="the cluster to say so")
     time.sleep(6)  # more than one retry
-    assert log.read_text().count('"redis_unreachable"') == 1
+    assert log.read_text().count('"event":"redis_unreachable"') == 1
     assert "Traceback" not in log.read_text()
 
     server = subprocess.Popen(
