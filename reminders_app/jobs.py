@@ -28,9 +28,13 @@ from reminders_app.selection import due_task_ids, slices
 PIECE_PER_CONNECTION = 4
 # Seconds between a working run's checks for runs that died (their claims go back).
 REAP_EVERY = 5.0
-# Seconds from a run's start after which the slice of a part that has not started
-# (lost by the broker, or queued behind busy workers) is taken over by those that did.
-PART_START_GRACE = 15
+# Seconds from a run's start after which the slice of a part that has not started is
+# taken over by the parts that did: a part queued on the cluster (lost by the broker,
+# or held by a cluster whose workers are busy while another's are free), and a part
+# in a process `send_reminders --workers` started, which must first load Python and
+# Django.
+PART_START_GRACE = 5
+PROCESS_START_GRACE = 60
 
 logger = logging.getLogger(__name__)
 
@@ -129,14 +133,14 @@ def process_reminders(
     windows = slices(plan, workers)
     parent, part = runs.start_parts(first_slice=windows[0], **facts)
     _log_start(parent, plan, parts=workers)
-    launch = launch or enqueue_part
     kwargs = {
         "run_id": str(parent.pk),
         "slices": [[s.isoformat(), e.isoformat()] for s, e in windows],
+        "grace": PART_START_GRACE if launch is None else PROCESS_START_GRACE,
     }
     try:
         for number in range(1, workers):
-            launch(**kwargs, part=number)
+            (launch or enqueue_part)(**kwargs, part=number)
     except Exception as exc:  # noqa: BLE001 - the broker is down: this part does it all
         logger.error(
             "parts_not_queued",
@@ -146,7 +150,9 @@ def process_reminders(
                 "error": type(exc).__name__,
             },
         )
-    return Work(plan, run=part, channel=channel, stop=stop, slices=windows, own=0).execute()
+    work = Work(plan, run=part, channel=channel, stop=stop, slices=windows, own=0)
+    work.grace = kwargs["grace"]
+    return work.execute()
 
 
 PART_FUNC = "reminders_app.jobs.process_part"
@@ -161,7 +167,12 @@ def enqueue_part(**kwargs) -> None:
 
 
 def process_part(
-    *, run_id: str, part: int, slices: list[list[str]], stop: threading.Event | None = None
+    *,
+    run_id: str,
+    part: int,
+    slices: list[list[str]],
+    grace: float = PART_START_GRACE,
+    stop: threading.Event | None = None,
 ) -> RunSummary | None:
     """Run part number `part` of the run `run_id`: walk its slice of the window,
     then the slices of parts that died or never started, until none is left.
@@ -182,6 +193,7 @@ def process_part(
         slices=windows,
         own=part,
     )
+    work.grace = grace
     return work.execute()
 
 
@@ -207,6 +219,7 @@ class Work:
     def __init__(self, plan, *, run, channel, stop, slices=None, own=None):
         self.plan, self.run, self.channel, self.stop = plan, run, channel, stop
         self.slices, self.own = slices, own
+        self.grace = PART_START_GRACE  # see process_part
 
     def walk_only(self, window: tuple[datetime, datetime]) -> RunSummary:
         """Walk `window` as this run's (a slice taken over) and record its end."""
@@ -251,13 +264,13 @@ class Work:
 
     def _walk_slices(self, batches: "Batches") -> None:
         """This part's slice, then each slice whose part died (its claims handed
-        back) or has not started within PART_START_GRACE of the run's start (lost
-        in the broker, or queued behind busy workers), each as a part of its own
+        back) or has not started within `grace` seconds of the run's start (lost
+        by the broker, or queued behind busy workers), each as a part of its own
         run by this process, until every slice is done or being done."""
         own = self.slices[self.own]
         batches.walk(replace(self.plan, start=own[0], end=own[1]))
         parent = self.run.parent
-        grace_ends = parent.started_at + timedelta(seconds=PART_START_GRACE)
+        grace_ends = parent.started_at + timedelta(seconds=self.grace)
         while not self.stop.is_set():
             runs.abandon_dead_runs(claim_timeout=self.plan.claim_timeout, current=self.run)
             state = {}  # a slice's part: one that lives or ended, before one that died
