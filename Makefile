@@ -1,4 +1,4 @@
-# `make demo` and `make test` are the two commands in README.md.
+# `make demo` and `make test` are the two commands in README.md; the rest are in its table.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -40,7 +40,7 @@ demo: $(STAMP)
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py send_reminders
 
-# The mails the demo sends, printed by Django's console backend (README, "Email"), from
+# The mails the demo sends, printed by Django's console backend (docs/email.md, "See it locally"), from
 # a demo database of its own so that it works before or after `make demo`.
 demo-mail: export DATABASE_URL = sqlite:///$(CURDIR)/demo-mail.sqlite3
 demo-mail: export REMINDER_CHANNEL = reminders_app.channels.EmailChannel
@@ -52,25 +52,26 @@ demo-mail: $(STAMP)
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py send_reminders
 
-# The django-q2 cluster that runs the hourly schedule (README "Running the worker").
+# The django-q2 cluster that runs the hourly schedule (docs/operations.md, "Running the worker").
 # Ctrl-C or SIGTERM stops it after the job it is running.
 worker: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py qcluster
 
-# The web process, in production mode (README "Deploying"): static files, schema, then
+# The web process, in production mode (docs/deploy.md): static files, schema, then
 # gunicorn on 127.0.0.1:8000 (0.0.0.0:$$PORT when PORT is set) with $$WEB_CONCURRENCY
-# workers (2 unless set); both variables are gunicorn's own.
+# workers (2 unless set); both variables are gunicorn's own. tasksite/gunicorn.conf.py
+# makes gunicorn's own lines JSON, as the systemd unit does.
 serve: export WEB_CONCURRENCY ?= 2
 serve: $(STAMP)
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	$(BIN)/python manage.py migrate --no-input
-	exec $(BIN)/gunicorn tasksite.wsgi --no-control-socket
+	exec $(BIN)/gunicorn -c tasksite/gunicorn.conf.py tasksite.wsgi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The reminder job against its set-based bound, on PostgreSQL only (README, "Performance"):
+# The reminder job against its set-based bound, on PostgreSQL only (docs/performance.md):
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench make bench
 # Flags go in BENCH_ARGS, e.g. BENCH_ARGS="--quick" or "--tasks 110000 --due 10000 --no-scaling".
 # A database holding anything but the benchmark's own data is refused without --reset.
@@ -79,7 +80,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
 
 # Email delivery against an aiosmtpd sink with 20 ms per message, and against plain
-# smtplib with as many connections (README, "Performance"); PostgreSQL, like bench:
+# smtplib with as many connections (docs/performance.md, "Email"); PostgreSQL, like bench:
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench make bench-email
 # Flags go in BENCH_ARGS, e.g. BENCH_ARGS="--due 5000 --delay 0.05".
 bench-email: $(STAMP)
@@ -87,7 +88,7 @@ bench-email: $(STAMP)
 	$(BIN)/python bench/run_bench_email.py $(BENCH_ARGS)
 
 # Admin pages, /healthz and /metrics at 1 M reminders and 10,000 runs, PostgreSQL only
-# (README, "Performance"): seeds once, then prints each page's time and queries.
+# (docs/performance.md, "The admin, /healthz and /metrics at a million reminders"): seeds once, then prints each page's time and queries.
 #   createdb -h 127.0.0.1 -U postgres bench_admin
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_admin make bench-admin
 bench-admin: $(STAMP)

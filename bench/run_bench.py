@@ -1,4 +1,4 @@
-"""Benchmark of the reminder job on PostgreSQL: `make bench` (README, "Performance").
+"""Benchmark of the reminder job on PostgreSQL: `make bench` (docs/performance.md).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench python bench/run_bench.py
 

@@ -1,5 +1,5 @@
 """Benchmark of the admin and the monitoring endpoints on PostgreSQL: `make bench-admin`
-(README, "Performance").
+(docs/performance.md).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_admin python bench/run_bench_admin.py
 

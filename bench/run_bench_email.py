@@ -1,4 +1,4 @@
-"""Benchmark of email delivery: `make bench-email` (README, "Performance").
+"""Benchmark of email delivery: `make bench-email` (docs/performance.md, "Email").
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench python bench/run_bench_email.py
 

@@ -69,8 +69,8 @@ def check_claim_timeout(app_configs=None, **kwargs):
     recovery, or a channel with quick deliveries, may want.
     """
     timeout = Conf.TIMEOUT  # django-q2's, with its own default
-    if timeout < settings.REMINDER_CLAIM_TIMEOUT_SECONDS:
-        return []
+    if timeout is None or timeout < settings.REMINDER_CLAIM_TIMEOUT_SECONDS:
+        return []  # no cluster timeout (django-q2's default): nothing to compare
     return [
         Warning(
             f"REMINDER_CLAIM_TIMEOUT_SECONDS ({settings.REMINDER_CLAIM_TIMEOUT_SECONDS}) is not "

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.utils import timezone
-from django_q.models import Schedule
+from django_q.models import Schedule, Task
 
 from reminders_app import runs
 from reminders_app.conf import settings
@@ -32,15 +32,25 @@ class Health:
     in_progress: list[ReminderRun]
     failed_reminders: int  # reminders that stay `failed` after every attempt
     problems: list[str] = field(default_factory=list)
+    # No run has finished yet and none is due: a fresh deploy before its first slot.
+    starting: bool = False
 
     @property
     def healthy(self) -> bool:
         return not self.problems
 
+    @property
+    def status(self) -> str:
+        """`healthy`, `starting` (healthy, before the first run) or `unhealthy`."""
+        if self.problems:
+            return "unhealthy"
+        return "starting" if self.starting else "healthy"
+
     def as_dict(self) -> dict:
         """The facts as JSON-ready values: times in ISO-8601, durations in seconds."""
         schedule = self.schedule
         return {
+            "status": self.status,
             "healthy": self.healthy,
             "problems": self.problems,
             "checked_at": self.checked_at.isoformat(),
@@ -112,7 +122,9 @@ def check_health(*, now: datetime | None = None) -> Health:
             "and no cluster has run it: is `manage.py qcluster` running?"
         )
     last = health.last_succeeded
-    if last is None:
+    if last is None and not health.problems and _before_first_run(health):
+        health.starting = True
+    elif last is None:
         health.problems.append("no run has succeeded yet")
     elif now - last.finished_at > STALE_AFTER:
         health.problems.append(
@@ -129,6 +141,19 @@ def check_health(*, now: datetime | None = None) -> Health:
             f"{finished_last.sent} sent)"
         )
     return health
+
+
+def _before_first_run(health: Health) -> bool:
+    """A fresh deploy: no run has finished, and the first task the cluster was handed
+    for the schedule (django-q2 records its id in `Schedule.task` when it queues it)
+    has not finished either: none queued yet, or it is still waiting or running. Only
+    with a sound schedule that is not overdue (the problems found before this); a
+    first task that ended without recording a run (the job failed before it could) is
+    not starting."""
+    if health.last_finished is not None:
+        return False
+    queued = health.schedule.task
+    return not queued or not Task.objects.filter(id=queued).exists()
 
 
 def _as_abandoned(run: ReminderRun, now: datetime) -> ReminderRun:

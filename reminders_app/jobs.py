@@ -43,7 +43,7 @@ RunStatus = ReminderRun.Status
 
 @dataclass
 class RunSummary:
-    """What a run did. Reads like the dict DESIGN.md lists (summary["sent"]), and
+    """What a run did. Reads like the dict docs/operations.md lists (summary["sent"]), and
     as_dict() is the JSON form `send_reminders --json` prints."""
 
     window_start: datetime

@@ -135,7 +135,8 @@ class ReminderLog(models.Model):
 
     # The host's task model (REMINDER_TASK_MODEL), as auth follows AUTH_USER_MODEL.
     # PROTECT: the trail is evidence, so a task that has reminders (or a user whose
-    # tasks have) cannot be deleted; complete it instead. See README, "Deleting tasks".
+    # tasks have) cannot be deleted; complete it instead. See docs/architecture.md,
+    # "Deleting tasks".
     task = models.ForeignKey(
         settings.REMINDER_TASK_MODEL,
         on_delete=models.PROTECT,

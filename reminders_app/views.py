@@ -1,11 +1,12 @@
-"""The public endpoints: `/healthz` for load balancers and orchestrators and
-`/metrics` for Prometheus (both only read the database), and the one-click
-unsubscribe link each reminder mail carries."""
+"""The public endpoints: `/readyz` for load balancers, `/healthz` for the worker's
+health and `/metrics` for Prometheus (all three only read the database), and the
+one-click unsubscribe link each reminder mail carries."""
 
 import hmac
 
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.db import DatabaseError, connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -35,6 +36,7 @@ RUN_FIELDS = {
 }
 SCHEDULE_FIELDS = {"name", "func", "next_run", "repeats", "paused"}
 PUBLIC_HEALTH = {
+    "status": None,
     "healthy": None,
     "problems": None,
     "checked_at": None,
@@ -66,9 +68,24 @@ def _only(facts: dict | None, keys: set[str]) -> dict | None:
 
 
 @require_safe
+def readyz(request):
+    """200 while this web process can serve, that is reach its database; 503 when it
+    cannot. For a load balancer: it says nothing of the worker, so a stopped worker
+    does not take the admin out of service. A 503 is logged at WARNING
+    (tasksite/log_filters.py)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        return JsonResponse({"ready": False, "problem": type(exc).__name__}, status=503)
+    return JsonResponse({"ready": True})
+
+
+@require_safe
 def healthz(request):
-    """200 when the reminder worker is healthy, 503 when not; JSON either way. No
-    login: it names no person and no task."""
+    """200 when the reminder worker is healthy or starting (a fresh deploy before its
+    first run), 503 when not; JSON either way. No login: it names no person and no
+    task."""
     health = check_health()
     return JsonResponse(public_health(health.as_dict()), status=200 if health.healthy else 503)
 

@@ -20,7 +20,7 @@ class TaskQuerySet(models.QuerySet):
         return self.filter(completed_at__isnull=True)
 
     def due_between(self, start: datetime, end: datetime) -> "TaskQuerySet":
-        """Tasks due in [start, end], both ends included (DESIGN.md)."""
+        """Tasks due in [start, end], both ends included (docs/architecture.md)."""
         return self.filter(due_at__gte=start, due_at__lte=end)
 
     def overdue(self, now: datetime) -> "TaskQuerySet":

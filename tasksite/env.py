@@ -40,8 +40,9 @@ def env_number(name: str, default: float, *, maximum: float, integer: bool = Fal
         raise ImproperlyConfigured(f"{name} {exc}, not {raw[:40]!r}") from None
 
 
-def env_non_negative(name: str, default: int) -> int:
-    """A whole number of zero or more from the environment (zero turns a feature off)."""
+def env_non_negative(name: str, default: int, *, maximum: int | None = None) -> int:
+    """A whole number of zero or more (zero turns a feature off), up to `maximum`
+    when given, from the environment."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -51,6 +52,8 @@ def env_non_negative(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
     if value < 0:
         raise ImproperlyConfigured(f"{name} must be 0 or more, not {raw!r}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum:,}, not {raw[:40]!r}")
     return value
 
 

@@ -1,6 +1,6 @@
 """Settings for the task reminders project, read from the environment.
 
-The variables and their defaults are listed in README.md ("Configuration").
+The variables and their defaults are listed in docs/operations.md ("Configuration").
 """
 
 import os
@@ -22,6 +22,7 @@ from tasksite.env import (
     env_time_zone,
     env_url,
 )
+from tasksite.log_format import JSON_FORMATTER, STDERR_HANDLER
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,7 @@ if not DEBUG:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 
-# --- HTTPS (README, "Deploying"): on by default in production ---------------------
+# --- HTTPS (docs/deploy.md): on by default in production ---------------------------
 # Behind a proxy that terminates TLS, trust its X-Forwarded-Proto header, and only then:
 # a client could send the header itself to a server it reaches directly.
 SECURE_PROXY_SSL_HEADER = None
@@ -55,7 +56,7 @@ if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 # A load balancer probes these over plain HTTP; a redirect would read as "down".
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # One year, as the browsers' preload lists require; 0 sends no HSTS header.
 SECURE_HSTS_SECONDS = env_non_negative("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
@@ -157,9 +158,11 @@ AUTH_PASSWORD_VALIDATORS = [
 # --- Login lockout (django-axes) ---------------------------------------------
 # After DJANGO_LOGIN_FAILURE_LIMIT failed logins for one username from one address,
 # every login for that pair, the right password included, is refused for
-# DJANGO_LOGIN_COOLOFF_MINUTES. Staff see and lift lockouts in the admin (Axes >
-# Access attempts: deleting the attempt lifts it). axes logs the lockout with the
-# username and address masked and never the password.
+# DJANGO_LOGIN_COOLOFF_MINUTES; after DJANGO_LOGIN_USER_FAILURE_LIMIT for one username
+# from any addresses, every login for that username is (tasksite/login_lockout.py).
+# Staff see and lift lockouts in the admin (Axes > Access attempts: deleting the
+# attempts lifts it). axes logs the lockout with the username and address masked and
+# never the password.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login
     "django.contrib.auth.backends.ModelBackend",
@@ -168,12 +171,19 @@ AXES_FAILURE_LIMIT = env_number("DJANGO_LOGIN_FAILURE_LIMIT", 5, integer=True, m
 AXES_COOLOFF_TIME = timedelta(
     minutes=env_number("DJANGO_LOGIN_COOLOFF_MINUTES", 60, maximum=365 * 24 * 60)
 )
+LOGIN_USER_FAILURE_LIMIT = env_number(
+    "DJANGO_LOGIN_USER_FAILURE_LIMIT", 20, integer=True, maximum=100_000
+)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "tasksite.login_lockout.UsernameAndAddressHandler"
 # Tries during a lockout do not extend it: it ends COOLOFF minutes after it began.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True  # a successful login forgets earlier typos
 AXES_VERBOSE = False  # no start-up line in every command's output
-# REMOTE_ADDR, or behind a trusted proxy the address it forwards (tasksite/client_ip.py).
+# REMOTE_ADDR, or behind trusted proxies the address they forward (tasksite/client_ip.py):
+# how many proxies in front append to X-Forwarded-For, read only with
+# DJANGO_SECURE_PROXY_SSL_HEADER; 0 ignores the header.
+TRUSTED_PROXIES = env_non_negative("DJANGO_TRUSTED_PROXIES", 1, maximum=20)
 AXES_CLIENT_IP_CALLABLE = "tasksite.client_ip.client_ip"
 
 LANGUAGE_CODE = "en-us"
@@ -199,7 +209,7 @@ STORAGES = {
 }
 
 # --- Reminders -------------------------------------------------------------
-# Each number has a ceiling (README, "Configuration"): a value past it would
+# Each number has a ceiling (docs/operations.md, "Configuration"): a value past it would
 # overflow a date, a column or a query before it could mean anything.
 REMINDER_WINDOW_HOURS = env_number(
     "REMINDER_WINDOW_HOURS", REMINDERS["REMINDER_WINDOW_HOURS"], maximum=MAX_WINDOW_HOURS
@@ -219,7 +229,7 @@ REMINDER_MAX_ATTEMPTS = env_number(
 # How a reminder is delivered: a dotted path to a reminders_app.channels.Channel.
 REMINDER_CHANNEL = os.environ.get("REMINDER_CHANNEL", "") or REMINDERS["REMINDER_CHANNEL"]
 # Deliveries at once for a channel that acts outside the database: each on a thread
-# with its own reused connection to the relay (README, "Email").
+# with its own reused connection to the relay (docs/email.md, "Delivery").
 REMINDER_DELIVERY_CONCURRENCY = env_number(
     "REMINDER_DELIVERY_CONCURRENCY",
     REMINDERS["REMINDER_DELIVERY_CONCURRENCY"],
@@ -230,7 +240,7 @@ REMINDER_DELIVERY_CONCURRENCY = env_number(
 SITE_URL = env_url("SITE_URL", REMINDERS["SITE_URL"])
 
 # Mail, for REMINDER_CHANNEL=reminders_app.channels.EmailChannel: Django's settings
-# under their own names (README, "Deploying").
+# under their own names (docs/deploy.md, "Mail").
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "") or "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "") or "localhost"
 EMAIL_PORT = env_number("EMAIL_PORT", 25, integer=True, maximum=65535)
@@ -256,47 +266,38 @@ REMINDER_BATCH_SIZE = env_number(
 )
 
 # Parts a run started by the schedule or the admin's Send now spreads over, each a
-# django-q2 task (README, "Running the worker"): the relay sees parts x
+# django-q2 task (docs/operations.md, "Spreading a run"): the relay sees parts x
 # REMINDER_DELIVERY_CONCURRENCY connections.
 REMINDER_WORKERS = env_number(
     "REMINDER_WORKERS", REMINDERS["REMINDER_WORKERS"], integer=True, maximum=MAX_WORKERS
 )
 
 # --- Logging: one JSON object per line on stderr, from every logger ----------
+# Python's warnings too (tasksite/log_format.py).
+LOGGING_CONFIG = "tasksite.log_format.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "json": {
-            # orjson serialises a run's hundred thousand reminder lines twice as
-            # fast as the standard library's json.
-            "()": "pythonjsonlogger.orjson.OrjsonFormatter",
-            "format": "%(levelname)s %(name)s %(message)s",
-            "rename_fields": {"levelname": "level", "name": "logger"},
-            "timestamp": True,
-        },
-    },
+    # Shared with gunicorn's own lines (tasksite/gunicorn.conf.py).
+    "formatters": {"json": JSON_FORMATTER},
     "filters": {
         "client_error": {"()": "tasksite.log_filters.ClientErrorAsWarning"},
+        "probe_unavailable": {"()": "tasksite.log_filters.ProbeUnavailableAsWarning"},
     },
-    "handlers": {
-        "stderr": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stderr",
-            "formatter": "json",
-        },
-    },
+    "handlers": {"stderr": STDERR_HANDLER},
     "root": {"handlers": ["stderr"], "level": "INFO"},
     "loggers": {
         # Django's own loggers propagate to the root handler above.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         # A request for a host not in ALLOWED_HOSTS: one WARNING line, no traceback.
         "django.security.DisallowedHost": {"filters": ["client_error"], "propagate": True},
+        # /healthz or /readyz answering 503: one WARNING line.
+        "django.request": {"filters": ["probe_unavailable"], "propagate": True},
     },
 }
 
 # --- django-q2 cluster (`python manage.py qcluster`) --------------------------
-# README.md ("Running the worker") explains each value.
+# docs/operations.md ("Running the worker") explains each value.
 DAY = 24 * 3600
 Q_CLUSTER_TIMEOUT = env_number("Q_CLUSTER_TIMEOUT", 540, integer=True, maximum=DAY)
 Q_CLUSTER_RETRY = env_number("Q_CLUSTER_RETRY", 900, integer=True, maximum=2 * DAY)

@@ -1,11 +1,7 @@
 from django.contrib import admin
-from django.urls import path
-
-from reminders_app import views
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("healthz", views.healthz, name="healthz"),
-    path("metrics", views.metrics, name="metrics"),
-    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("", include("reminders_app.urls")),
 ]

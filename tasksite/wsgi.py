@@ -1,4 +1,4 @@
-"""WSGI config: `gunicorn tasksite.wsgi` (see README)."""
+"""WSGI config: `gunicorn tasksite.wsgi` (see docs/deploy.md)."""
 
 import os
 

@@ -10,7 +10,9 @@ import os
 import time
 from pathlib import Path
 
-from reminders_app.channels import Channel, EmailChannel, EventChannel, Reminder
+from django.conf import settings
+
+from reminders_app.channels import Channel, EmailChannel, EventChannel, RelayUnavailable, Reminder
 from tasks_app.models import Task
 
 
@@ -47,6 +49,15 @@ class FailsOnce(_Refusing):
     def deliver(self, reminder: Reminder) -> None:
         if reminder.attempts == 0:
             self.refuse(reminder)
+
+
+class UnreachableWhileDown(EventChannel):
+    """A transactional channel whose service cannot be reached while the setting
+    TEST_SERVICE_DOWN is true."""
+
+    def deliver(self, reminder: Reminder) -> None:
+        if getattr(settings, "TEST_SERVICE_DOWN", False):
+            raise RelayUnavailable("connection refused")
 
 
 class FailsOnceExternal(FailsOnce):

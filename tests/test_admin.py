@@ -244,7 +244,8 @@ def test_a_superuser_edits_a_task_but_cannot_delete_it_with_its_reminders(client
     task.refresh_from_db()
     assert (task.title, task.due_at) == ("Renamed", None)
 
-    # The trail is evidence: a task with reminders is not deleted (README, "Deleting tasks").
+    # The trail is evidence: a task with reminders is not deleted (docs/architecture.md,
+    # "Deleting tasks").
     delete = reverse("admin:tasks_app_task_delete", args=[task.pk])
     assert_refused(client.get(delete), reminder)
     assert_refused(client.post(delete, {"post": "yes"}), reminder)
@@ -490,6 +491,15 @@ def test_the_admin_home_shows_a_healthy_worker(client, viewer):
     assert "Reminder worker" in page and "Healthy" in page
     assert reverse("admin:reminders_app_reminderrun_change", args=[run.pk]) in page
     assert "Succeeded" in page and "7 sent" in page
+
+
+def test_the_admin_home_shows_a_fresh_deploy_as_starting(client, viewer, hourly_schedule):
+    client.force_login(viewer)
+
+    page = client.get(reverse("admin:index")).text
+
+    assert "Starting: no scheduled slot has come yet" in page
+    assert "Needs attention" not in page
 
 
 def test_the_admin_home_shows_a_stopped_worker(client, viewer):

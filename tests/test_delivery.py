@@ -1,6 +1,6 @@
 """reminders_app.delivery: each answer recorded within a quarter second, so a run
 killed mid-delivery re-sends only what was in flight and that quarter second's worth
-(README, "Email"). Real `send_reminders` processes, a real SMTP server."""
+(docs/email.md). Real `send_reminders` processes, a real SMTP server."""
 
 import math
 import signal

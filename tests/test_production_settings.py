@@ -59,7 +59,7 @@ def test_debug_is_off_and_https_is_on_unless_the_environment_says_otherwise(tmp_
     assert facts["SESSION_COOKIE_SECURE"] and facts["CSRF_COOKIE_SECURE"]
     assert facts["SECURE_PROXY_SSL_HEADER"] is None
     assert facts["CSRF_TRUSTED_ORIGINS"] == []
-    assert facts["SECURE_REDIRECT_EXEMPT"] == ["^healthz$", "^metrics$"]
+    assert facts["SECURE_REDIRECT_EXEMPT"] == ["^healthz$", "^readyz$", "^metrics$"]
 
 
 def test_each_https_setting_is_switched_by_the_environment(tmp_path):

@@ -46,6 +46,7 @@ def test_a_delivery_that_fails_once_is_recorded_and_sent_by_the_next_run(now, se
         assert row.error == "RuntimeError"  # the type only: the message quotes the title
         assert row.next_attempt_at == now  # the next run may retry a first failure
 
+    settings.TEST_SERVICE_DOWN = False
     second = process_reminders(now=now + M)
 
     assert (second["selected"], second["sent"], second["failed"]) == (3, 3, 0)
@@ -124,6 +125,7 @@ def test_one_undeliverable_task_never_holds_up_the_others(now, settings, caplog)
 
     first = process_reminders(now=now)
     later = TaskFactory.create_batch(2, due_at=now + 3 * H)
+    settings.TEST_SERVICE_DOWN = False
     second = process_reminders(now=now + M)
 
     assert (first["sent"], first["failed"]) == (5, 1)
@@ -170,3 +172,23 @@ def test_a_worker_whose_deliveries_all_fail_reports_them_in_one_line_and_logs_no
     assert all(line["level"] == "ERROR" and line["timestamp"] for line in failed)
     for secret in secrets_of(tasks[0]) + [t.owner.email for t in tasks]:
         assert secret not in result.stderr + result.stdout
+
+
+def test_a_transactional_channel_that_cannot_reach_its_service_hands_the_claim_back(now, settings):
+    """RelayUnavailable means the same for every channel: released, no attempt spent,
+    taken by the next run at once (not failed, as if the reminder were at fault)."""
+    settings.REMINDER_CHANNEL = "tests.channels.UnreachableWhileDown"
+    settings.TEST_SERVICE_DOWN = True
+    task = TaskFactory(due_at=now + H)
+
+    first = process_reminders(now=now)
+
+    assert (first["released"], first["failed"], first["sent"]) == (1, 0, 0)
+    row = row_for(task)
+    assert (row.status, row.attempts, row.sent_at, row.error) == ("claimed", 0, None, "")
+
+    settings.TEST_SERVICE_DOWN = False
+    second = process_reminders(now=now + M)
+
+    assert (second["sent"], second["failed"]) == (1, 0)
+    assert (row_for(task).status, row_for(task).attempts) == ("sent", 1)

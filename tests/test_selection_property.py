@@ -105,7 +105,7 @@ def build(specs_, *, now, end) -> None:
 
 
 def oracle(*, now, end) -> list[int]:
-    """DESIGN.md's due tasks, with issue 5's retry and takeover rules, by brute force:
+    """docs/architecture.md's due tasks, with issue 5's retry and takeover rules, by brute force:
     open, dated, now <= due_at <= end, and no row for (task, due_at) unless it is a
     failure due a retry or a claim older than the claim timeout."""
     rows = {(r.task_id, r.due_at): r for r in ReminderLog.objects.all()}

@@ -1,65 +1,49 @@
-"""gunicorn serves the site in production mode, static files included, as `make serve` does.
+"""gunicorn serves the site in production mode, static files included, as `make serve` does,
+and every line it writes is JSON.
 
 A real gunicorn process with production settings (debug off, a strong key) on a
-scratch SQLite database; only the HTTPS redirect is off, so plain HTTP on localhost
-reaches the pages.
+scratch database (tests/gunicorn.py); only the HTTPS redirect is off, so plain HTTP on
+localhost reaches the pages.
 """
 
 import gzip
 import json
 import re
-import subprocess
-import sys
+import urllib.error
 import urllib.request
 from http.cookiejar import CookieJar
+from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.processes import PROJECT, STRONG_SECRET_KEY, child_env, run_manage, stop, wait_for
+from tests.gunicorn import gunicorn, prepare, production_env, scratch_database
 
 PASSWORD = "a-long-admin-password-1"
 
 
+class Site(NamedTuple):
+    address: str
+    static_root: Path
+    log: Path  # gunicorn's stdout and stderr
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """collectstatic, migrate and a superuser, then gunicorn on a free port."""
+    """A fresh deploy: collectstatic, migrate and a superuser, then gunicorn on a free
+    port; no worker has run."""
     tmp = tmp_path_factory.mktemp("serve")
-    env = child_env(
-        DJANGO_SETTINGS_MODULE="tasksite.settings",
-        DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY=STRONG_SECRET_KEY,
-        DJANGO_SECURE_SSL_REDIRECT="false",
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        DJANGO_STATIC_ROOT=str(tmp / "static"),
-        DATABASE_URL=f"sqlite:///{tmp / 'site.sqlite3'}",
-        DJANGO_SUPERUSER_PASSWORD=PASSWORD,
-    )
-    for args in (
-        ["collectstatic", "--no-input", "-v0"],
-        ["migrate", "--no-input", "-v0"],
-        ["createsuperuser", "--no-input", "--username", "root", "--email", "root@example.com"],
-    ):
-        result = run_manage(*args, env=env)
-        assert result.returncode == 0, result.stderr
-    log = tmp / "gunicorn.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "tasksite.wsgi", "--no-control-socket"]
-            + ["--bind", "127.0.0.1:0", "--workers", "1"],
-            cwd=PROJECT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
+    with scratch_database(tmp, "serve") as url:
+        env = production_env(tmp, DATABASE_URL=url, DJANGO_SUPERUSER_PASSWORD=PASSWORD)
+        prepare(
+            env,
+            ["collectstatic", "--no-input", "-v0"],
+            ["migrate", "--no-input", "-v0"],
+            ["createsuperuser", "--no-input", "--username", "root", "--email", "root@x.example"],
         )
-    try:
-        address = wait_for(
-            lambda: re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", log.read_text()),
-            what="gunicorn to listen",
-        ).group(1)
-        yield address, tmp / "static"
-    finally:
-        stop(server)
+        with gunicorn(env, tmp / "gunicorn.log") as address:
+            yield Site(address, tmp / "static", tmp / "gunicorn.log")
 
 
 def fetch(url, headers=None, opener=None, data=None):
@@ -68,7 +52,7 @@ def fetch(url, headers=None, opener=None, data=None):
 
 
 def test_the_login_page_is_served_with_its_hashed_stylesheet(site):
-    address, static_root = site
+    address, static_root, _ = site
     hashed = json.loads((static_root / "staticfiles.json").read_text())["paths"]
     css = hashed["admin/css/base.css"]
     assert css != "admin/css/base.css"
@@ -82,7 +66,7 @@ def test_the_login_page_is_served_with_its_hashed_stylesheet(site):
 
 
 def test_a_static_file_is_served_under_its_hashed_name_and_gzipped_on_request(site):
-    address, static_root = site
+    address, static_root, _ = site
     css = json.loads((static_root / "staticfiles.json").read_text())["paths"]["admin/css/base.css"]
     original = (static_root / css).read_bytes()
 
@@ -97,7 +81,7 @@ def test_a_static_file_is_served_under_its_hashed_name_and_gzipped_on_request(si
 
 
 def test_an_administrator_logs_in(site):
-    address, _ = site
+    address = site.address
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
     with fetch(f"{address}/admin/login/", opener=opener) as page:
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.read().decode())
@@ -110,3 +94,65 @@ def test_an_administrator_logs_in(site):
 
     assert response.url == f"{address}/admin/"
     assert "Log out" in home
+
+
+def test_a_fresh_deploy_is_ready_and_its_worker_starting(site):
+    with fetch(f"{site.address}/readyz") as ready:
+        assert (ready.status, json.loads(ready.read())) == (200, {"ready": True})
+    with fetch(f"{site.address}/healthz") as health:
+        facts = json.loads(health.read())
+
+    assert health.status == 200
+    assert (facts["status"], facts["healthy"], facts["problems"]) == ("starting", True, [])
+
+
+def json_lines(log: Path) -> list[dict]:
+    """Every line in the log, each parsed as JSON (a line that is not fails the test)."""
+    lines = log.read_text().splitlines()
+    assert lines
+    for line in lines:
+        try:
+            json.loads(line)
+        except ValueError:
+            pytest.fail(f"not a JSON line: {line[:300]}")
+    return [json.loads(line) for line in lines]
+
+
+def test_every_line_gunicorn_writes_is_json_its_own_lines_included(site):
+    with fetch(f"{site.address}/admin/login/?next=/admin/&q=Alice+Owner") as response:
+        assert response.status == 200
+
+    lines = json_lines(site.log)
+
+    own = [line["message"] for line in lines if line["logger"] == "gunicorn.error"]
+    assert any(message.startswith("Listening at: http://127.0.0.1:") for message in own)
+    assert any(message.startswith("Booting worker with pid: ") for message in own)
+    requests = [line["message"] for line in lines if line["logger"] == "gunicorn.access"]
+    assert any(re.fullmatch(r"GET /readyz 200 \d+ bytes \d+ ms", m) for m in requests), requests
+    # The query string (an admin search may hold a name) and the client are not logged.
+    assert any(m.startswith("GET /admin/login/ 200 ") for m in requests), requests
+    assert not [m for m in requests if "Alice" in m or "127.0.0.1" in m]
+    assert all({"level", "logger", "timestamp"} <= set(line) for line in lines)
+
+
+@pytest.fixture(scope="module")
+def unreachable(tmp_path_factory):
+    """gunicorn whose database refuses connections."""
+    tmp = tmp_path_factory.mktemp("unreachable")
+    env = production_env(tmp, DATABASE_URL="postgres://postgres@127.0.0.1:1/nowhere")
+    with gunicorn(env, tmp / "gunicorn.log") as address:
+        yield address, tmp / "gunicorn.log"
+
+
+def test_readyz_answers_503_without_its_database_in_one_warning_line(unreachable):
+    address, log = unreachable
+
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        fetch(f"{address}/readyz")
+
+    assert answer.value.code == 503
+    assert json.loads(answer.value.read()) == {"ready": False, "problem": "OperationalError"}
+    lines = json_lines(log)
+    (logged,) = [line for line in lines if line["logger"] == "django.request"]
+    assert (logged["level"], logged["message"]) == ("WARNING", "Service Unavailable: /readyz")
+    assert not [line for line in lines if line["level"] in {"ERROR", "CRITICAL"}]

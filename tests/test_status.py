@@ -55,6 +55,7 @@ def test_json_is_one_object_with_the_facts(healthy):
     facts = json.loads(out)
     assert code == 0
     assert set(facts) == {
+        "status",
         "healthy",
         "problems",
         "checked_at",
@@ -162,12 +163,23 @@ def test_unhealthy_when_no_cluster_picks_up_the_due_schedule(healthy, hourly_sch
     assert "no cluster has run it" in error
 
 
-def test_unhealthy_before_any_run(hourly_schedule):
+def test_starting_before_the_first_slot_exits_0(hourly_schedule):
+    code, out, error = status()
+
+    assert (code, error) == (0, "")
+    assert out.splitlines()[0] == "status: starting"
+    assert "last finished run: none" in out
+
+
+def test_unhealthy_when_the_first_slot_passed_without_a_run(hourly_schedule):
+    hourly_schedule.next_run = timezone.now() - timedelta(minutes=10)
+    hourly_schedule.save()
+
     code, out, error = status()
 
     assert code == 1
-    assert "last finished run: none" in out
-    assert "no run has succeeded yet" in error
+    assert out.splitlines()[0] == "status: UNHEALTHY"
+    assert "no cluster has run it" in error
 
 
 def test_reminders_that_failed_for_good_are_counted(healthy, settings):
@@ -201,9 +213,13 @@ def test_a_run_in_progress_is_shown_and_the_exit_status_is_real(healthy):
 
 @pytest.mark.postgres
 def test_unhealthy_exits_1_with_one_line(hourly_schedule):
+    hourly_schedule.repeats = 0
+    hourly_schedule.save()
+
     result = run_manage("reminders_status")
 
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "CommandError: unhealthy: no run has succeeded yet",
+        "CommandError: unhealthy: the schedule 'send-due-reminders' is paused (repeats = 0); "
+        "no run has succeeded yet",
     ]

@@ -1,4 +1,5 @@
-"""What the reminder commands share: one-line errors and DESIGN.md's exit codes."""
+"""What the reminder commands share: one-line errors and the exit codes of
+docs/operations.md ("The send_reminders command")."""
 
 import argparse
 import signal

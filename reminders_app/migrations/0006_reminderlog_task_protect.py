@@ -1,5 +1,6 @@
 """ReminderLog.task: PROTECT instead of CASCADE, so deleting a task never erases its
-reminders (README, "Deleting tasks"). Django enforces it; the schema does not change."""
+reminders (docs/architecture.md, "Deleting tasks"). Django enforces it; the schema
+does not change."""
 
 import django.db.models.deletion
 from django.db import migrations, models

@@ -9,9 +9,10 @@ from reminders_app.management.base import EXIT_FAILED, ReminderCommand
 class Command(ReminderCommand):
     help = (
         "Show whether the hourly reminder job is running: the last finished run, runs in "
-        "progress and reminders that failed for good. Exit status: 0 healthy, 1 unhealthy "
-        "(no successful run within two hours, schedule missing, paused or overdue) or the "
-        "database was unreachable."
+        "progress and reminders that failed for good. Exit status: 0 healthy or starting "
+        "(no run has finished yet and none is overdue), 1 unhealthy (no successful run "
+        "within two hours, schedule missing, paused or overdue) or the database was "
+        "unreachable."
     )
 
     def add_arguments(self, parser):
@@ -33,7 +34,7 @@ class Command(ReminderCommand):
 
     def _print(self, facts: dict) -> None:
         write = self.stdout.write
-        write(f"status: {'healthy' if facts['healthy'] else 'UNHEALTHY'}")
+        write(f"status: {facts['status'] if facts['healthy'] else 'UNHEALTHY'}")
         for problem in facts["problems"]:
             write(f"problem: {problem}")
         schedule = facts["schedule"]
