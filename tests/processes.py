@@ -144,6 +144,18 @@ class Clusters:
             proc = start_manage("qcluster", env=env, stdout=log, stderr=log, start_new_session=True)
             self.running.append((proc, log))
 
+    def wait_running(self, timeout: float = 60) -> None:
+        """Until each cluster says it is running (or has exited)."""
+        for proc, log in self.running:
+            path = Path(log.name)
+            wait_for(
+                lambda path=path, proc=proc: (
+                    proc.poll() is not None or "running." in path.read_text()
+                ),
+                timeout=timeout,
+                what=f"{path.name} to start",
+            )
+
     def kill(self, index: int) -> None:
         """SIGKILL cluster `index` and every process of it, as when its host dies."""
         proc, log = self.running.pop(index)
@@ -156,14 +168,7 @@ class Clusters:
 
         A cluster signalled while Python is still importing it has no handler yet
         and dies of the signal: that says nothing about how a running one stops."""
-        for proc, log in self.running:
-            path = Path(log.name)
-            wait_for(
-                lambda path=path, proc=proc: (
-                    proc.poll() is not None or "running." in path.read_text()
-                ),
-                what=f"{path.name} to start",
-            )
+        self.wait_running()
         statuses = stop(*(proc for proc, _ in self.running))
         for _, log in self.running:
             log.close()

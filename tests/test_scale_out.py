@@ -11,8 +11,12 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+import redis
 from django.utils import timezone
+from django_q.brokers.redis_broker import Redis
+from django_q.tasks import async_task
 
+from reminders_app.admin.send_now import JOB
 from reminders_app.models import ReminderLog, ReminderRun
 from tests.factories import create_due_tasks
 from tests.outcomes import assert_each_task_sent_exactly_once
@@ -73,8 +77,15 @@ def test_four_processes_on_one_window_share_it(now, tmp_path, relay):
     assert max(Counter(relay.reminder_ids()).values()) == 1
 
 
+def redis_broker(url: str) -> Redis:
+    """django-q2's Redis broker on `url` (this process's settings use the ORM)."""
+    broker = Redis()
+    broker.connection = redis.from_url(url)
+    return broker
+
+
 def finished_run():
-    run = ReminderRun.objects.filter(parent__isnull=True, trigger="schedule").first()
+    run = ReminderRun.objects.filter(parent__isnull=True).first()
     return run if run and run.finished_at else None
 
 
@@ -99,8 +110,6 @@ def test_a_scheduled_run_in_parts_spreads_over_two_clusters(
     # GIVEN two clusters of two workers sharing Redis and the database, and a run in
     # four parts due
     task_ids = create_due_tasks(400, first_due=timezone.now() + timedelta(hours=1))
-    make_due(hourly_schedule)
-
     clusters.start(
         2,
         Q_CLUSTER_WORKERS="2",
@@ -108,6 +117,10 @@ def test_a_scheduled_run_in_parts_spreads_over_two_clusters(
         REMINDER_WORKERS="4",
         **mail_env(relay),
     )
+    # Both clusters listen before the slot is due (a cluster still starting would
+    # leave every part to the other), and one of them fires it within 30 s.
+    clusters.wait_running(timeout=180)
+    make_due(hourly_schedule)
     run = wait_for(finished_run, timeout=180, what=f"the scheduled run\n{clusters.output()}")
     spread = parts_by_cluster(clusters)
     clusters.stop()
@@ -128,11 +141,8 @@ def test_a_scheduled_run_in_parts_spreads_over_two_clusters(
     assert run.sent == len(task_ids)
 
 
-def test_a_cluster_killed_mid_run_leaves_its_work_to_the_other(
-    clusters, hourly_schedule, relay, redis_url
-):
+def test_a_cluster_killed_mid_run_leaves_its_work_to_the_other(clusters, relay, redis_url):
     task_ids = create_due_tasks(1200, first_due=timezone.now() + timedelta(hours=1))
-    make_due(hourly_schedule)
     clusters.start(
         2,
         Q_CLUSTER_WORKERS="2",
@@ -140,12 +150,15 @@ def test_a_cluster_killed_mid_run_leaves_its_work_to_the_other(
         REMINDER_WORKERS="4",
         **mail_env(relay),
     )
+    clusters.wait_running(timeout=180)
+    # A run queued as the admin's Send now queues it, once both clusters listen.
+    async_task(JOB, trigger="admin", broker=redis_broker(redis_url))
     wait_for(
         lambda: (
             len(set(parts_by_cluster(clusters))) == 2
             and ReminderLog.objects.filter(status="sent").count() >= 200
         ),
-        timeout=180,  # two clusters start, each spawning its processes: slow on a busy host
+        timeout=60,
         what=f"both clusters at work\n{clusters.output()}",
     )
 
