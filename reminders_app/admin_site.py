@@ -32,7 +32,7 @@ class ReminderAdminSite(admin.AdminSite):
             extra_context["reminders_given_up_url"] = given_up_url()
             extra_context["reminder_charts"] = [
                 charts.reminders_per_hour(),
-                charts.run_durations(),
+                *charts.run_times(),
             ]
         return super().index(request, extra_context)
 

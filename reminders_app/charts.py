@@ -216,8 +216,9 @@ def reminders_per_hour(*, now: datetime | None = None) -> str:
     )
 
 
-def run_durations(*, limit: int = RECENT_RUNS) -> str:
-    """Duration and lag of the last `limit` finished runs (one query)."""
+def run_times(*, limit: int = RECENT_RUNS) -> tuple[str, str]:
+    """The duration and the lag of the last `limit` finished runs (one query), as two
+    charts: each its own scale, so one late start does not flatten every duration."""
     runs = list(
         ReminderRun.objects.exclude(status=ReminderRun.Status.RUNNING)
         .filter(parent__isnull=True)  # runs, not their parts
@@ -225,36 +226,68 @@ def run_durations(*, limit: int = RECENT_RUNS) -> str:
         .order_by("-started_at")
         .values("id", "started_at", "finished_at", "lag")[:limit]
     )[::-1]
-    every = max(len(runs) // 8, 1)
-    groups = [
-        Group(
-            label=run["started_at"].astimezone(UTC).strftime("%d %H:%M") if i % every == 0 else "",
-            table_label=f"{str(run['id'])[:8]} at "
-            f"{run['started_at'].astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
-            values=(
-                (run["finished_at"] - run["started_at"]).total_seconds(),
-                run["lag"].total_seconds() if run["lag"] is not None else 0,
-            ),
-        )
-        for i, run in enumerate(runs)
+    labels = run_labels([run["started_at"] for run in runs])
+    table_labels = [
+        f"{str(run['id'])[:8]} at {run['started_at'].astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        for run in runs
     ]
-    longest = max((g.values[0] for g in groups), default=0)
-    return bar_chart(
-        chart_id="chart-run-durations",
-        title=f"Duration and lag of the last {len(runs)} runs (seconds, UTC)",
-        description=(
-            f"Bars side by side for each of the last {len(runs)} finished runs, oldest first: "
-            f"how long it took and how late it started after its slot; the longest took "
-            f"{_fmt(longest)} s."
-            if runs
-            else "No run has finished yet."
+    durations = [(run["finished_at"] - run["started_at"]).total_seconds() for run in runs]
+    lags = [run["lag"].total_seconds() if run["lag"] is not None else 0 for run in runs]
+
+    def chart(chart_id: str, name: str, colour: str, values: list[float], says: str) -> str:
+        return bar_chart(
+            chart_id=chart_id,
+            title=f"{name} of the last {len(runs)} runs (seconds, UTC)",
+            description=(
+                f"One bar for each of the last {len(runs)} finished runs, oldest first: {says}"
+                if runs
+                else "No run has finished yet."
+            ),
+            series=[Series(name.lower(), colour)],
+            groups=[
+                Group(label=label, table_label=table_label, values=(value,))
+                for label, table_label, value in zip(labels, table_labels, values, strict=True)
+            ],
+            whole_numbers=False,
+            unit=" s",
+            height=190,
+        )
+
+    return (
+        chart(
+            "chart-run-durations",
+            "Duration",
+            DURATION,
+            durations,
+            f"how long each took; the longest took {_fmt(max(durations, default=0))} s.",
         ),
-        series=[Series("duration", DURATION), Series("lag", LAG)],
-        groups=groups,
-        stacked=False,
-        whole_numbers=False,
-        unit=" s",
+        chart(
+            "chart-run-lags",
+            "Lag",
+            LAG,
+            lags,
+            "how late each started after its slot (0 for runs not started by the "
+            f"schedule); the latest started {_fmt(max(lags, default=0))} s late.",
+        ),
     )
+
+
+# Label formats from the coarsest: the first that tells the labelled runs apart.
+RUN_LABEL_FORMATS = ["%d %H:%M", "%d %H:%M:%S", "%H:%M:%S.%f"]
+
+
+def run_labels(starts: list[datetime], *, shown: int = 8) -> list[str]:
+    """About `shown` x-axis labels for runs started at `starts` (the others empty),
+    precise enough that no two read the same: runs minutes apart show the minute,
+    runs seconds apart the second."""
+    every = max(len(starts) // shown, 1)
+    picked = [start.astimezone(UTC) for start in starts[::every]]
+    for form in RUN_LABEL_FORMATS:
+        texts = [start.strftime(form) for start in picked]
+        if len(set(texts)) == len(texts):
+            break
+    texts = [text[:-3] if form.endswith("%f") else text for text in texts]  # to the ms
+    return [texts[i // every] if i % every == 0 else "" for i in range(len(starts))]
 
 
 def run_counts(run: ReminderRun) -> str:

@@ -223,7 +223,9 @@ class ReminderPreference(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
-        return f"Reminder preference of user {self.user_id}"
+        """What it says, as the user's page heads it: "Europe/Paris, mail on"."""
+        zone = self.time_zone or "default time zone"
+        return f"{zone}, mail {'on' if self.email_enabled else 'off'}"
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

@@ -9,6 +9,9 @@ from django.utils.html import format_html
 
 from tasks_app.models import Task
 
+# Task ids are BigAutoField values; a longer number cannot be one.
+MAX_ID = 2**63 - 1
+
 
 class OpenFilter(admin.SimpleListFilter):
     title = "state"
@@ -53,10 +56,11 @@ class TaskAdmin(admin.ModelAdmin):
     """Tasks. reminders_app adds each task's reminders and the last one's status
     (reminders_app.admin.host)."""
 
-    list_display = ["title", "owner_shown", "due_at", "is_open"]
+    list_display = ["id", "title", "owner_shown", "due_at", "is_open"]
     list_filter = [OpenFilter, DueFilter]
     list_select_related = ["owner"]
     search_fields = ["title"]
+    search_help_text = "Words of the title, or a task id (a number), exactly."
     raw_id_fields = ["owner"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -83,6 +87,16 @@ class TaskAdmin(admin.ModelAdmin):
         # get the row, not the request.
         may_view_users = request.user.has_perm("auth.view_user")
         return super().get_queryset(request).annotate(owner_linkable=Value(may_view_users))
+
+    def get_search_results(self, request, queryset, search_term):
+        """Titles containing the words, and the task whose id is the term: the
+        reminder log names tasks as "11: title". A term that is not a number only
+        searches titles."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term.isascii() and term.isdigit() and int(term) <= MAX_ID:
+            results |= queryset.filter(pk=int(term))
+        return results, may_have_duplicates
 
     @admin.display(description="owner", ordering="owner_id")
     def owner_shown(self, obj):

@@ -741,3 +741,98 @@ def test_the_date_drill_down_offers_the_periods_between_the_oldest_and_newest_re
     )
     assert shown(page) == [newest]
     assert "Filtered by sent at: 2026-02-03" in page.text
+
+
+# --- What a staff member trips over ----------------------------------------------------
+
+
+def test_the_task_list_shows_ids_and_finds_a_task_by_its_id(client, viewer):
+    tasks = TaskFactory.create_batch(3, title="Water the plants")
+    numbered = TaskFactory(title=f"Order {tasks[0].pk} badges")
+    client.force_login(viewer)
+
+    page = client.get(task_changelist()).text
+    found = {t.pk for t in shown(client.get(task_changelist(), {"q": str(tasks[0].pk)}))}
+
+    assert f'<th class="field-id"><a href="{task_changelist()}{tasks[1].pk}/change/">' in page
+    assert found == {tasks[0].pk, numbered.pk}  # the id, and a title naming the number
+    assert {t.pk for t in shown(client.get(task_changelist(), {"q": "plants"}))} == {
+        t.pk for t in tasks
+    }
+
+
+@pytest.mark.parametrize("term", ["milk", "12a", "-1", "1.5", "9" * 40, "٣"])
+def test_a_task_search_that_is_no_id_searches_titles_without_error(client, viewer, term):
+    TaskFactory(title="Buy milk")
+    client.force_login(viewer)
+
+    response = client.get(task_changelist(), {"q": term})
+
+    assert response.status_code == 200
+    assert [t.title for t in shown(response)] == (["Buy milk"] if term == "milk" else [])
+
+
+def reminder_page(client, reminder):
+    url = reverse("admin:reminders_app_reminderlog_change", args=[reminder.pk])
+    return client.get(url).text
+
+
+def field_text(page: str, name: str) -> str:
+    """The text of a read-only field on a change page, tags stripped."""
+    block = page.split(f"field-{name}", 1)[1].split('<div class="readonly">', 1)[1]
+    return re.sub(r"<[^>]+>", "", block.split("</div>", 1)[0]).strip()
+
+
+def test_a_reminder_failed_for_good_says_so_on_its_page(client, viewer, settings, now):
+    settings.REMINDER_MAX_ATTEMPTS = 5
+    permanent = ReminderLogFactory(
+        status=ReminderLog.Status.FAILED, sent_at=None, attempts=1, error="permanent: no address"
+    )
+    exhausted = ReminderLogFactory(
+        status=ReminderLog.Status.FAILED, sent_at=None, attempts=5, next_attempt_at=now
+    )
+    pending = ReminderLogFactory(
+        status=ReminderLog.Status.FAILED, sent_at=None, attempts=2, next_attempt_at=now
+    )
+    sent = ReminderLogFactory()
+    client.force_login(viewer)
+
+    assert field_text(reminder_page(client, permanent), "retry") == (
+        "Failed for good: no run will retry it (1 of 5 attempts made). All failed for good"
+    )
+    assert field_text(reminder_page(client, exhausted), "retry").startswith(
+        "Failed for good: no run will retry it (5 of 5 attempts made)."
+    )
+    assert field_text(reminder_page(client, pending), "retry") == (
+        "Will be retried by the first run from 2026-03-10 12:00:00 UTC (2 of 5 attempts made)."
+    )
+    assert field_text(reminder_page(client, sent), "retry") == "-"
+    page = reminder_page(client, permanent)
+    assert 'href="/admin/reminders_app/reminderlog/?retry=given_up"' in page
+
+
+def test_a_run_page_shows_an_empty_lag_and_duration_as_a_dash(client, viewer):
+    run = ReminderRunFactory(lag=None, finished_at=None, status=ReminderRun.Status.RUNNING)
+    client.force_login(viewer)
+
+    page = client.get(reverse("admin:reminders_app_reminderrun_change", args=[run.pk])).text
+
+    assert field_text(page, "lag_shown") == "-"
+    assert field_text(page, "duration_shown") == "-"
+    assert "None" not in re.sub(r"<[^>]+>", "", page)
+
+
+def test_the_preference_section_names_the_preference_not_a_user_id(client, superuser):
+    from reminders_app.models import ReminderPreference
+
+    owner = UserFactory(username="ann")
+    ReminderPreference.objects.create(user=owner, time_zone="Europe/Paris")
+    client.force_login(superuser)
+
+    page = client.get(reverse("admin:auth_user_change", args=[owner.pk])).text
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+
+    assert "Reminder preference: Europe/Paris, mail on" in text
+    assert "of user" not in text
+    assert "REMINDER_DEFAULT_TIME_ZONE" not in text
+    assert "Due times in reminder mails are shown in this zone." in text

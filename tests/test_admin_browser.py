@@ -4,8 +4,10 @@ Skips when Chromium or its driver is missing, unless REQUIRE_BROWSER_TESTS=1 (CI
 where a missing browser fails the run instead.
 """
 
+import os
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 from selenium.webdriver.common.by import By
@@ -132,7 +134,8 @@ def test_the_admin_home_shows_charts_of_reminders_and_runs(live_server, browser,
 
     log_in(browser, live_server, viewer, reverse("admin:index"))
 
-    for chart in ("chart-reminders-per-hour", "chart-run-durations"):
+    charts = ("chart-reminders-per-hour", "chart-run-durations", "chart-run-lags")
+    for chart in charts:
         figure = browser.find_element(By.ID, chart)
         svg = figure.find_element(By.CSS_SELECTOR, "svg[role=img]")
         assert svg.is_displayed() and svg.size["width"] > 500, chart
@@ -142,8 +145,15 @@ def test_the_admin_home_shows_charts_of_reminders_and_runs(live_server, browser,
         assert figure.find_element(By.CSS_SELECTOR, "table tbody tr").is_displayed()
     caption = browser.find_element(By.ID, "chart-reminders-per-hour-title").text
     assert caption == "Reminders per hour, last 7 days (UTC)"
+    # each run chart's x labels name different times
+    labels = [
+        text.text
+        for text in browser.find_elements(By.CSS_SELECTOR, "#chart-run-durations svg text")
+        if text.get_attribute("text-anchor") == "middle"
+    ]
+    assert len(labels) >= 6 and len(set(labels)) == len(labels), labels
     assert no_horizontal_scroll(browser)
-    for chart in ("chart-reminders-per-hour", "chart-run-durations"):  # fold them again
+    for chart in charts:  # fold them again
         browser.find_element(By.CSS_SELECTOR, f"#{chart} summary").click()
     screenshot(browser, "admin-home-charts.png", full_page=True)
 
@@ -235,3 +245,82 @@ def test_send_now_queues_a_run_only_when_a_cluster_runs(live_server, browser, mo
     assert [task.task["kwargs"] for task in OrmQ.objects.all()] == [{"trigger": "admin"}]
     assert browser.find_element(By.TAG_NAME, "h2").text == "Filtered by trigger: Admin"
     screenshot(browser, "admin-send-now-queued.png")
+
+
+# --- What the demo's staff user sees ---------------------------------------------------
+
+
+def test_the_demo_staff_user_finds_preferences_tasks_by_id_and_failures_for_good(
+    live_server, browser, settings
+):
+    from django.core.management import call_command
+
+    from reminders_app.management.commands.seed_demo import DEMO_PASSWORD, NO_ADDRESS
+
+    settings.DEBUG = True  # seed_demo is for development only
+    call_command("seed_demo", stdout=open(os.devnull, "w"))
+    demo = get_user_model().objects.get(username="demo")
+
+    # the user page, with the preference section: seen with the README's login
+    browser.get(f"{live_server.url}{reverse('admin:login')}")
+    browser.find_element(By.NAME, "username").send_keys("demo")
+    browser.find_element(By.NAME, "password").send_keys(DEMO_PASSWORD + Keys.ENTER)
+    WebDriverWait(browser, 10).until(EC.url_contains(reverse("admin:index")))
+    browser.get(f"{live_server.url}{reverse('admin:auth_user_change', args=[demo.pk])}")
+    section = browser.find_element(By.ID, "reminder_preference-group")
+    assert "Reminder preference: Europe/Paris, mail on" in section.text
+    assert "of user" not in section.text and "REMINDER_" not in section.text
+    screenshot(browser, "admin-demo-user-page.png", full_page=True)
+
+    # the task list: an id column, and a task found by the id the trail shows
+    browser.set_window_size(1400, 1000)
+    failed = ReminderLog.objects.get(status=ReminderLog.Status.FAILED)
+    browser.get(f"{live_server.url}{reverse('admin:tasks_app_task_changelist')}")
+    browser.find_element(By.ID, "searchbar").send_keys(f"{failed.task_id}" + Keys.ENTER)
+    WebDriverWait(browser, 10).until(EC.url_contains(f"q={failed.task_id}"))
+    ids = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody th.field-id a")
+    assert [link.text for link in ids] == [str(failed.task_id)]
+    assert no_horizontal_scroll(browser)
+    screenshot(browser, "admin-task-search-by-id.png")
+
+    # the reminder that failed for good says so on its page
+    browser.get(
+        f"{live_server.url}{reverse('admin:reminders_app_reminderlog_change', args=[failed.pk])}"
+    )
+    retry = browser.find_element(By.CSS_SELECTOR, "div.field-retry").text
+    assert "Failed for good: no run will retry it" in retry, retry
+    assert NO_ADDRESS in browser.find_element(By.CSS_SELECTOR, "div.field-owner").text
+    screenshot(browser, "admin-reminder-failed-for-good.png", full_page=True)
+
+    # a run from the command has no lag: "-", as every other empty field
+    browser.set_window_size(1400, 1000)
+    run = ReminderRun.objects.filter(lag=None).first()
+    browser.get(
+        f"{live_server.url}{reverse('admin:reminders_app_reminderrun_change', args=[run.pk])}"
+    )
+    lag = browser.find_element(By.CSS_SELECTOR, "div.field-lag_shown .readonly").text
+    assert lag == "-"
+    screenshot(browser, "admin-run-page-no-lag.png", full_page=True)
+
+
+def test_a_superuser_erases_a_person_after_seeing_who_it_will_be(live_server, browser):
+    from selenium.webdriver.support.ui import Select
+
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    ann = UserFactory(username="ann", first_name="Ann", last_name="Lee", email="ann@example.com")
+    ReminderLogFactory(task__owner=ann, task__title="Ann's secret plan")
+    users = reverse("admin:auth_user_changelist")
+    log_in(browser, live_server, root, users)
+
+    browser.find_element(By.CSS_SELECTOR, f"input.action-select[value='{ann.pk}']").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_visible_text("Erase personal data")
+    browser.find_element(By.CSS_SELECTOR, "button[name='index']").click()
+    rows = browser.find_elements(By.CSS_SELECTOR, "#erase-people tbody tr")
+    assert [row.text for row in rows] == [f"{ann.pk} ann Ann Lee ann@example.com 1"]
+    screenshot(browser, "admin-erase-confirmation.png")
+
+    browser.find_element(By.ID, "erase-confirm").click()
+    message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success").text
+    assert message == f"Erased the personal data of 1 user: erased-{ann.pk}"
+    assert "ann@example.com" not in browser.page_source
+    screenshot(browser, "admin-erased.png")

@@ -46,18 +46,62 @@ def test_reminders_per_hour_sums_the_runs_of_each_hour_by_outcome():
     assert ">Mar 04<" in html and ">Mar 10<" in html  # a label at each midnight
 
 
-def test_run_durations_show_the_last_finished_runs_oldest_first():
+def test_run_times_show_the_last_finished_runs_oldest_first():
     ReminderRunFactory(started_at=NOW - 2 * H, lag=timedelta(seconds=12))
     ReminderRunFactory(started_at=NOW - H, finished_at=NOW - H + timedelta(seconds=30), lag=None)
     ReminderRunFactory(started_at=NOW, status="running", finished_at=None)
 
     with CaptureQueriesContext(connection) as queries:
-        html = charts.run_durations()
+        durations, lags = charts.run_times()
 
     assert len(queries) == 1
-    rows = table_rows(html, "chart-run-durations")
-    assert list(rows.values()) == [["2", "12"], ["30", "0"]]
-    assert "Duration and lag of the last 2 runs" in html
+    assert list(table_rows(durations, "chart-run-durations").values()) == [["2"], ["30"]]
+    assert list(table_rows(lags, "chart-run-lags").values()) == [["12"], ["0"]]
+    assert "Duration of the last 2 runs" in durations
+    assert "Lag of the last 2 runs" in lags
+
+
+def y_ticks(html: str) -> list[str]:
+    return re.findall(r'text-anchor="end" fill="#333333">([^<]+)<', html)
+
+
+def x_labels(html: str) -> list[str]:
+    return re.findall(r'text-anchor="middle" fill="#333333">([^<]+)<', html)
+
+
+def test_one_long_lag_does_not_flatten_the_durations():
+    for minutes in range(10):
+        ReminderRunFactory(started_at=NOW - minutes * H, lag=timedelta(seconds=1))
+    ReminderRunFactory(started_at=NOW + H, lag=timedelta(minutes=50))
+
+    durations, lags = charts.run_times()
+
+    # every run took 2 s: the duration axis ends near it, the lag axis near 50 min
+    assert y_ticks(durations)[-1] == "2 s"
+    assert y_ticks(lags)[-1] == "5,000 s"
+
+
+def test_runs_close_together_are_told_apart_on_the_x_axis():
+    # a burst of runs within one minute (Send now, a deploy), then the same an hour on
+    for start in (NOW, NOW + H):
+        for seconds in range(0, 40, 5):
+            ReminderRunFactory(started_at=start + timedelta(seconds=seconds))
+
+    durations, lags = charts.run_times()
+
+    labels = x_labels(durations)
+    assert len(labels) == 8 and len(set(labels)) == 8
+    assert labels[:2] == ["10 12:30:00", "10 12:30:10"]
+    assert x_labels(lags) == labels
+
+
+def test_runs_an_hour_apart_are_labelled_by_the_minute():
+    for hours in range(4):
+        ReminderRunFactory(started_at=NOW + hours * H)
+
+    durations, _ = charts.run_times()
+
+    assert x_labels(durations) == ["10 12:30", "10 13:30", "10 14:30", "10 15:30"]
 
 
 def test_a_run_page_shows_its_counts_as_a_chart(client):

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from django.utils import timezone
 
 from reminders_app.jobs import process_reminders
@@ -26,6 +27,21 @@ def test_demo_user_is_a_staff_reminder_viewer_with_the_readme_password():
     assert user.is_staff and not user.is_superuser
     assert user.check_password("demo-reminders")
     assert user.groups.filter(name=REMINDER_VIEWERS).exists()
+
+
+def test_the_demo_user_sees_a_users_page_with_their_preference(client):
+    call_command("seed_demo")
+    demo = get_user_model().objects.get(username="demo")
+    client.force_login(demo)
+
+    users = client.get(reverse("admin:auth_user_changelist"))
+    page = client.get(reverse("admin:auth_user_change", args=[demo.pk]))
+
+    assert users.status_code == 200 and page.status_code == 200
+    assert "Reminder preference:" in page.text and "Europe/Paris, mail on" in page.text
+    # view only: nothing to save, no way to change people or make anyone a superuser
+    assert 'name="_save"' not in page.text
+    assert not demo.has_perm("auth.change_user")
 
 
 def test_demo_tasks_mix_due_completed_and_undated_and_a_rerun_adds_nothing():

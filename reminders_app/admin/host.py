@@ -5,17 +5,20 @@ modules need nothing of this app:
   its page; the last reminder's status in its list; deleting a task that has
   reminders refused plainly (ReminderLog.task is PROTECT);
 - the user model's admin: the person's reminder preference on their page; deleting a
-  person whose tasks have reminders refused the same way.
+  person whose tasks have reminders refused the same way; for superusers, the action
+  "Erase personal data" (reminders_app.admin.erasure), which is what to do instead.
 
 RemindersAppConfig.ready() calls extend_host_admins() once every admin module has
 registered its models (django.contrib.admin comes first in INSTALLED_APPS).
 """
 
 from django.contrib import admin
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Subquery
 
 from reminders_app.admin.common import ReadOnlyPermissions, TrailProtectedDeletes, run_link
+from reminders_app.admin.erasure import ERASE_ACTION, erase_personal_data
 from reminders_app.admin.preferences import ReminderPreferenceInline
 from reminders_app.conf import task_model
 from reminders_app.models import ReminderLog
@@ -66,6 +69,13 @@ class UserReminders(TrailProtectedDeletes):
 
     def get_inlines(self, request, obj):
         return [*super().get_inlines(request, obj), ReminderPreferenceInline]
+
+    def get_actions(self, request):
+        """The host's actions, and "Erase personal data" for superusers."""
+        actions = super().get_actions(request)
+        if request.user.is_superuser and IS_POPUP_VAR not in request.GET:
+            actions[ERASE_ACTION] = self.get_action(erase_personal_data)
+        return actions
 
 
 def extend_host_admins(site: admin.AdminSite = admin.site) -> None:

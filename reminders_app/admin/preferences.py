@@ -10,8 +10,8 @@ from reminders_app.models import ReminderPreference, time_zone_names
 class ReminderPreferenceForm(forms.ModelForm):
     time_zone = forms.ChoiceField(
         required=False,
-        help_text="Due times in reminder mails are shown in this zone. Empty: the site's "
-        "default (REMINDER_DEFAULT_TIME_ZONE).",
+        help_text="Due times in reminder mails are shown in this zone. Default: the "
+        "site's zone, named in the choice.",
     )
 
     class Meta:

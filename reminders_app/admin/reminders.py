@@ -10,6 +10,9 @@ import uuid
 
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
 
 from reminders_app.admin.common import (
     ReadOnlyAdmin,
@@ -91,6 +94,7 @@ class ReminderLogAdmin(ReadOnlyAdmin):
         "owner",
         "due_at",
         "status",
+        "retry",
         "run_column",
         "channel",
         "claimed_at",
@@ -120,6 +124,24 @@ class ReminderLogAdmin(ReadOnlyAdmin):
     def owner(self, obj):
         owner = getattr(obj.task, task_fields().owner)
         return owner_column(owner.pk, owner.get_username(), linked=obj.owner_linkable)
+
+    @admin.display(description="retry")
+    def retry(self, obj):
+        """For a failed reminder, whether a run will try it again (the retry filter's
+        "failed for good", ReminderLogQuerySet.given_up_q())."""
+        if obj.status != ReminderLog.Status.FAILED:
+            return self.get_empty_value_display()
+        most = settings.REMINDER_MAX_ATTEMPTS
+        made = f"{obj.attempts} of {most} attempts made"
+        if ReminderLog.objects.given_up(max_attempts=most).filter(pk=obj.pk).exists():
+            return format_html(
+                "<strong>Failed for good</strong>: no run will retry it ({}). "
+                '<a href="{}">All failed for good</a>',
+                made,
+                given_up_url(),
+            )
+        when = date_format(timezone.localtime(obj.next_attempt_at), "DATETIME_FORMAT")
+        return f"Will be retried by the first run from {when} ({made})."
 
     @admin.display(description="channel")
     def channel(self, obj):

@@ -154,14 +154,15 @@ class ReminderRunAdmin(ReadOnlyAdmin):
         ]
         return ", ".join(f"{count:,} {name}" for count, name in counts if count) or None
 
+    # A display method's None reads "None" on the run's page: say "-" as for fields.
     @admin.display(description="lag")
     def lag_shown(self, obj):
         """How late a scheduled run started after its slot."""
-        return elapsed(obj.lag)
+        return elapsed(obj.lag) or self.get_empty_value_display()
 
     @admin.display(description="duration")
     def duration_shown(self, obj):
-        return elapsed(obj.duration)
+        return elapsed(obj.duration) or self.get_empty_value_display()
 
     @admin.display(description="reminders")
     def reminders_link(self, obj):

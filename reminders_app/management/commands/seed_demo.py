@@ -1,6 +1,7 @@
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_permission_codename, get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management.base import CommandError
 from django.db import transaction
 from django.test.utils import override_settings
@@ -35,7 +36,8 @@ PAST_RUNS = [4, 3, 2]
 
 class Command(ReminderCommand):
     help = (
-        "Load demo data: a staff user 'demo' in the Reminder viewers group, tasks over the "
+        "Load demo data: a staff user 'demo' in the Reminder viewers group who may also view "
+        "users and their reminder preferences, tasks over the "
         "next 48 hours and some overdue, two more owners (one without an address, one who "
         "opted out of mail), and three past runs of the email channel that leave sent, "
         "failed and suppressed reminders. "
@@ -58,6 +60,7 @@ class Command(ReminderCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save()
             add_to_reminder_viewers(user)
+            grant_demo_views(user)
             Task, role = task_model(), task_fields()
             if Task._default_manager.filter(**{role.owner: user}).exists():
                 self.stdout.write("demo data already loaded; nothing to add")
@@ -128,3 +131,17 @@ class Command(ReminderCommand):
                     now=now - timedelta(hours=hours), window_hours=1, trigger="command"
                 )
         return len(PAST_RUNS)
+
+
+def grant_demo_views(user) -> None:
+    """Let the demo user view people's pages and their reminder preferences, beyond
+    the Reminder viewers group, so the demo shows preferences on the user page. View
+    only: changing users would let the public demo login make itself a superuser."""
+    for model in (get_user_model(), ReminderPreference):
+        opts = model._meta
+        user.user_permissions.add(
+            Permission.objects.get(
+                content_type__app_label=opts.app_label,
+                codename=get_permission_codename("view", opts),
+            )
+        )
