@@ -18,14 +18,14 @@ import logging
 from django.db.models import Q
 
 from reminders_app.conf import settings
-from reminders_app.schedule import JOB_FUNC, SCHEDULE_NAME
+from reminders_app.schedule import JOB_FUNC, PART_FUNC, SCHEDULE_NAME
 
 logger = logging.getLogger(__name__)
 
-# reminders_app's own task functions, the ones its schedule and admin queue: the
-# hourly job (the admin's Send now queues it too). A task function this app adds
-# is listed here.
-OWN_FUNCTIONS = frozenset({JOB_FUNC})
+# reminders_app's own task functions, the ones its schedule, admin and job queue: the
+# hourly job (the admin's Send now queues it too) and the parts of a run in parts.
+# A task function this app adds is listed here.
+OWN_FUNCTIONS = frozenset({JOB_FUNC, PART_FUNC})
 
 
 def allowed_functions() -> frozenset[str]:

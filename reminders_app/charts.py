@@ -177,7 +177,7 @@ def reminders_per_hour(*, now: datetime | None = None) -> str:
     start = end - timedelta(days=HISTORY_DAYS) + timedelta(hours=1)
     per_hour = {
         row["hour"].astimezone(UTC): row
-        for row in ReminderRun.objects.filter(started_at__gte=start)
+        for row in ReminderRun.objects.filter(started_at__gte=start, parent__isnull=True)
         .annotate(hour=Trunc("started_at", "hour", tzinfo=UTC))
         .order_by("hour")
         .values("hour")
@@ -221,6 +221,7 @@ def run_times(*, limit: int = RECENT_RUNS) -> tuple[str, str]:
     charts: each its own scale, so one late start does not flatten every duration."""
     runs = list(
         ReminderRun.objects.exclude(status=ReminderRun.Status.RUNNING)
+        .filter(parent__isnull=True)  # runs, not their parts
         .exclude(finished_at=None)
         .order_by("-started_at")
         .values("id", "started_at", "finished_at", "lag")[:limit]

@@ -21,6 +21,8 @@ from django.core.exceptions import ImproperlyConfigured
 # The longest look-ahead window a run or `send_reminders --window-hours` takes: a
 # hundred years, so the window's end (and a retry after it) stays a date.
 MAX_WINDOW_HOURS = 100 * 365 * 24
+# The most parts one run spreads over (REMINDER_WORKERS, `send_reminders --workers`).
+MAX_WORKERS = 64
 
 DEFAULTS = {
     # The model reminders are for, and the names of its fields for each role.
@@ -37,6 +39,9 @@ DEFAULTS = {
     "REMINDER_DELIVERY_CONCURRENCY": 16,
     # Rows claimed and written per transaction (SQLite binds two values per row).
     "REMINDER_BATCH_SIZE": 5000,
+    # Parts a run started by the schedule or the admin's Send now spreads over, each a
+    # django-q2 task that any worker of any cluster sharing the broker may take.
+    "REMINDER_WORKERS": 1,
     # The zone due times are shown in to owners without a preference of their own.
     "REMINDER_DEFAULT_TIME_ZONE": "UTC",
     # The site's public address: links in mail, and the domain of their Message-IDs.

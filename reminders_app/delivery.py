@@ -8,7 +8,8 @@ relay (EmailChannel keeps one reused connection per thread).
 """
 
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,26 +82,29 @@ class Deliveries:
 
     def deliver(
         self,
-        reminders: list[Reminder],
+        pieces: Iterator[list[Reminder]],
         *,
         now: datetime,
         record: Callable[[Outcomes], None],
         stop: Event,
     ) -> None:
-        """Deliver `reminders`, calling `record(outcomes)` within FLUSH_EVERY of each
-        answer. Stops submitting once `stop` is set; raises Outage once the relay is
-        unreachable OUTAGE_AFTER times in a row. Whatever ends it (done, a stop, an
-        outage, a timeout raised in this thread), what is in flight finishes and
-        every answer is recorded; what was never submitted has no outcome.
+        """Deliver the reminders of each piece `pieces` yields, calling
+        `record(outcomes)` within FLUSH_EVERY of each answer. The next piece is
+        taken (claimed, by the job's generator) as soon as the last of the current
+        one is handed to the pool, before the pool drains, and the channel prepared
+        for it and for those still in flight. Stops taking and submitting once
+        `stop` is set; raises Outage once the relay is unreachable OUTAGE_AFTER
+        times in a row. Whatever ends it (done, a stop, an outage, a timeout raised
+        in this thread), what is in flight finishes and every answer is recorded;
+        what was never submitted has no outcome.
 
         At most twice the pool's size is in flight, and one reminder at a time once
         the relay stops answering, so a stop or an outage ends the batch within
         about one delivery's time.
         """
-        self.channel.prepare(reminders, now=now)
-        waiting = iter(reminders)
+        waiting: deque[Reminder] = deque()
         in_flight: dict[Future, Reminder] = {}
-        outcomes, flush_at, outage = Outcomes(), None, False
+        outcomes, flush_at, outage, exhausted = Outcomes(), None, False, False
         try:
             while True:
                 # While the relay is not answering, one reminder at a time probes it.
@@ -109,8 +113,15 @@ class Deliveries:
                     if self.unreached_in_a_row == 0
                     else not in_flight
                 ):
-                    if (reminder := next(waiting, None)) is None:
-                        break
+                    if not waiting:
+                        if exhausted or (piece := next(pieces, None)) is None:
+                            exhausted = True
+                            break
+                        if piece:
+                            self.channel.prepare([*in_flight.values(), *piece], now=now)
+                            waiting.extend(piece)
+                        continue
+                    reminder = waiting.popleft()
                     in_flight[self.pool.submit(self.channel.deliver, reminder)] = reminder
                 if not in_flight:
                     break

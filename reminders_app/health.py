@@ -74,13 +74,12 @@ class Health:
 def check_health(*, now: datetime | None = None) -> Health:
     """Gather the facts. Reads only."""
     now = now or timezone.now()
-    running = list(
-        ReminderRun.objects.filter(status=ReminderRun.Status.RUNNING).order_by("started_at")
-    )
+    top = ReminderRun.objects.filter(parent__isnull=True)  # runs, not their parts
+    running = list(top.filter(status=ReminderRun.Status.RUNNING).order_by("started_at"))
     dead = {run.pk for run in runs.dead_runs(running)}
     # How the next run will record them; nothing is written here.
     abandoned = [_as_abandoned(run, now) for run in running if run.pk in dead]
-    finished = ReminderRun.objects.exclude(status=ReminderRun.Status.RUNNING)
+    finished = top.exclude(status=ReminderRun.Status.RUNNING)
     last_finished = max(
         [run for run in [finished.order_by("-started_at").first(), *abandoned] if run],
         key=lambda run: run.started_at,

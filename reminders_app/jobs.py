@@ -4,20 +4,38 @@ reminders_app.claims writes the reminder history and reminders_app.runs the run'
 
 import logging
 import threading
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from reminders_app import claims, runs
-from reminders_app.channels import Channel, get_channel
+from reminders_app.channels import Channel, Reminder, get_channel
 from reminders_app.conf import settings
 from reminders_app.delivery import Deliveries, Outage, Outcomes
 from reminders_app.loglines import RunLog
 from reminders_app.models import ReminderRun
 from reminders_app.plan import Keyset, RunPlan, aware
 from reminders_app.runs import Counts
-from reminders_app.selection import due_task_ids
+from reminders_app.schedule import PART_FUNC
+from reminders_app.selection import due_task_ids, slices
+
+# An outside channel (email) claims this many reminders per delivery connection at
+# a time: enough to keep its pool busy, few enough that other processes working the
+# same window get their share.
+PIECE_PER_CONNECTION = 4
+# Seconds between a working run's checks for runs that died (their claims go back).
+REAP_EVERY = 5.0
+# Seconds from a run's start after which the slice of a part that has not started is
+# taken over by the parts that did: a part queued on the cluster (lost by the broker,
+# or held by a cluster whose workers are busy while another's are free), and a part
+# in a process `send_reminders --workers` started, which must first load Python and
+# Django.
+PART_START_GRACE = 5
+PROCESS_START_GRACE = 60
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +70,17 @@ class RunSummary:
     def __getitem__(self, key: str):
         return self.as_dict()[key]
 
+    @classmethod
+    def of(cls, run: ReminderRun) -> "RunSummary":
+        """What a recorded run did (a run in parts: all its parts together)."""
+        return cls(
+            window_start=run.window_start,
+            window_end=run.window_end,
+            run_id=str(run.pk),
+            counts=Counts.of(run),
+            status=run.status,
+        )
+
 
 def process_reminders(
     *,
@@ -61,6 +90,8 @@ def process_reminders(
     trigger: str = "schedule",
     scheduled_for: datetime | str | None = None,
     stop: threading.Event | None = None,
+    workers: int | None = None,
+    launch: Callable[..., object] | None = None,
 ) -> RunSummary:
     """Send every reminder due in [now, now + window_hours]; return a summary.
 
@@ -68,6 +99,11 @@ def process_reminders(
     through the schedule's intended_date_kwarg); the run stores its lag behind it.
     `stop`, once set (the command sets it on SIGTERM or Ctrl-C), ends the run early:
     the batch in hand is settled and the run is recorded `interrupted`.
+
+    `workers` (default REMINDER_WORKERS): parts the run spreads over. This call
+    runs the first and hands each other to `launch(**part_kwargs)` (default: a
+    django-q2 task of process_part, for any worker of any cluster sharing the
+    broker); the summary is then this part's. See process_part.
 
     Each batch commits in a durable transaction: calling the job inside an outer
     transaction is an error, not a savepoint that would hold every claim uncommitted.
@@ -82,67 +118,206 @@ def process_reminders(
 
     stop = stop or threading.Event()
     channel = get_channel()
+    workers = settings.REMINDER_WORKERS if workers is None else workers
     runs.abandon_dead_runs(claim_timeout=plan.claim_timeout)
-    run = runs.start_run(
-        trigger=trigger,
-        window_start=plan.start,
-        window_end=plan.end,
-        scheduled_for=aware(scheduled_for) if scheduled_for else None,
-        channel=settings.REMINDER_CHANNEL,
+    facts = {
+        "trigger": trigger,
+        "window_start": plan.start,
+        "window_end": plan.end,
+        "scheduled_for": aware(scheduled_for) if scheduled_for else None,
+        "channel": settings.REMINDER_CHANNEL,
+    }
+    if workers == 1:
+        run = runs.start_run(**facts)
+        _log_start(run, plan)
+        return Work(plan, run=run, channel=channel, stop=stop).execute()
+    windows = slices(plan, workers)
+    parent, part = runs.start_parts(first_slice=windows[0], **facts)
+    _log_start(parent, plan, parts=workers)
+    kwargs = {
+        "run_id": str(parent.pk),
+        "slices": [[s.isoformat(), e.isoformat()] for s, e in windows],
+        "grace": PART_START_GRACE if launch is None else PROCESS_START_GRACE,
+    }
+    try:
+        for number in range(1, workers):
+            (launch or enqueue_part)(**kwargs, part=number)
+    except Exception as exc:  # noqa: BLE001 - the broker is down: this part does it all
+        logger.error(
+            "parts_not_queued",
+            extra={
+                "event": "parts_not_queued",
+                "run_id": kwargs["run_id"],
+                "error": type(exc).__name__,
+            },
+        )
+    work = Work(plan, run=part, channel=channel, stop=stop, slices=windows, own=0)
+    work.grace = kwargs["grace"]
+    return work.execute()
+
+
+def enqueue_part(**kwargs) -> None:
+    """Queue one part of a run as a django-q2 task: any worker of any cluster
+    sharing the broker takes it."""
+    from django_q.tasks import async_task
+
+    async_task(PART_FUNC, **kwargs, task_name=f"reminder-part-{kwargs['part']}")
+
+
+def process_part(
+    *,
+    run_id: str,
+    part: int,
+    slices: list[list[str]],
+    grace: float = PART_START_GRACE,
+    stop: threading.Event | None = None,
+) -> RunSummary | None:
+    """Run part number `part` of the run `run_id`: walk its slice of the window,
+    then the slices of parts that died or never started, until none is left.
+    None when the run has ended before this part started (the other parts did its
+    work)."""
+    windows = [(aware(start), aware(end)) for start, end in slices]
+    run = runs.join_run(run_id, window=windows[part])
+    if run is None:
+        logger.info("part_late", extra={"event": "part_late", "run_id": run_id, "part": part})
+        return None
+    plan = replace(RunPlan.build(now=run.parent.window_start), end=run.parent.window_end)
+    _log_start(run, plan, part=part)
+    work = Work(
+        plan,
+        run=run,
+        channel=get_channel(),
+        stop=stop or threading.Event(),
+        slices=windows,
+        own=part,
     )
-    summary.run_id = str(run.pk)
+    work.grace = grace
+    return work.execute()
+
+
+def _log_start(run: ReminderRun, plan: RunPlan, **extra) -> None:
     logger.info(
         "run_started",
         extra={
             "event": "run_started",
-            "run_id": summary.run_id,
-            "trigger": trigger,
-            "window_start": plan.start.isoformat(),
-            "window_end": plan.end.isoformat(),
+            "run_id": str(run.pk),
+            **({"parent_id": str(run.parent_id)} if run.parent_id else {}),
+            "trigger": run.trigger,
+            "window_start": run.window_start.isoformat(),
+            "window_end": run.window_end.isoformat(),
+            **extra,
         },
     )
-    status, error = RunStatus.SUCCEEDED, ""
-    batches = Batches(plan, run=run, channel=channel, stop=stop)
-    try:
-        after = None
-        while not stop.is_set():
-            selected, after = batches.process(after)
-            if selected < plan.batch_size:
-                break
-        if stop.is_set():
-            status, error = RunStatus.INTERRUPTED, "stopped by a signal"
-        # Again at the end: a run killed just before this one started may have
-        # still held its lock then.
-        runs.abandon_dead_runs(claim_timeout=plan.claim_timeout, current=run)
-    except Outage:
-        # The relay is down: the claims went back untouched, for the first run
-        # after it returns. A run that delivers nothing must not look healthy.
-        status, error = RunStatus.FAILED, "outage"
-        logger.error(
-            "delivery_outage", extra={"event": "delivery_outage", "run_id": summary.run_id}
-        )
-    except BaseException as exc:
-        status, error = RunStatus.FAILED, type(exc).__name__
-        raise
-    finally:
-        batches.close()  # the run's finish time covers writing its log lines
-        summary.counts = (
-            _finish(run, status=status, error=error, claim_timeout=plan.claim_timeout)
-            or batches.counts
-        )
-        summary.status = status
-    return summary
+
+
+class Work:
+    """One run (or one part of a run) at work: walks its window, or its slice and
+    then those of parts that died or never started, and records its end."""
+
+    def __init__(self, plan, *, run, channel, stop, slices=None, own=None):
+        self.plan, self.run, self.channel, self.stop = plan, run, channel, stop
+        self.slices, self.own = slices, own
+        self.grace = PART_START_GRACE  # see process_part
+
+    def walk_only(self, window: tuple[datetime, datetime]) -> RunSummary:
+        """Walk `window` as this run's (a slice taken over) and record its end."""
+        self.slices = None
+        self.plan = replace(self.plan, start=window[0], end=window[1])
+        return self.execute()
+
+    def execute(self) -> RunSummary:
+        plan, run = self.plan, self.run
+        summary = RunSummary(window_start=run.window_start, window_end=run.window_end)
+        summary.run_id = str(run.pk)
+        status, error = RunStatus.SUCCEEDED, ""
+        batches = Batches(plan, run=run, channel=self.channel, stop=self.stop)
+        try:
+            if self.slices is None:
+                batches.walk(plan)
+            else:
+                self._walk_slices(batches)
+            if self.stop.is_set():
+                status, error = RunStatus.INTERRUPTED, "stopped by a signal"
+            # Again at the end: a run killed just before this one started may have
+            # still held its lock then.
+            runs.abandon_dead_runs(claim_timeout=plan.claim_timeout, current=run)
+        except Outage:
+            # The relay is down: the claims went back untouched, for the first run
+            # after it returns. A run that delivers nothing must not look healthy.
+            status, error = RunStatus.FAILED, "outage"
+            logger.error(
+                "delivery_outage", extra={"event": "delivery_outage", "run_id": summary.run_id}
+            )
+        except BaseException as exc:
+            status, error = RunStatus.FAILED, type(exc).__name__
+            raise
+        finally:
+            batches.close()  # the run's finish time covers writing its log lines
+            summary.counts = (
+                _finish(run, status=status, error=error, claim_timeout=plan.claim_timeout)
+                or batches.counts
+            )
+            summary.status = status
+        return summary
+
+    def _walk_slices(self, batches: "Batches") -> None:
+        """This part's slice, then each slice whose part died (its claims handed
+        back) or has not started within `grace` seconds of the run's start (lost
+        by the broker, or queued behind busy workers), each as a part of its own
+        run by this process, until every slice is done or being done."""
+        own = self.slices[self.own]
+        batches.walk(replace(self.plan, start=own[0], end=own[1]))
+        parent = self.run.parent
+        grace_ends = parent.started_at + timedelta(seconds=self.grace)
+        while not self.stop.is_set():
+            runs.abandon_dead_runs(claim_timeout=self.plan.claim_timeout, current=self.run)
+            state = {}  # a slice's part: one that lives or ended, before one that died
+            for start, end, status in parent.parts.values_list(
+                "window_start", "window_end", "status"
+            ):
+                if state.get((start, end), RunStatus.ABANDONED) == RunStatus.ABANDONED:
+                    state[start, end] = status
+            waiting = timezone.now() < grace_ends
+            orphans = [
+                window
+                for window in dict.fromkeys(self.slices)
+                if state.get(window, RunStatus.RUNNING if waiting else None)
+                in (None, RunStatus.ABANDONED)
+            ]
+            if not orphans and waiting and set(self.slices) - state.keys():
+                time.sleep(0.5)  # parts not yet started may still come
+                continue
+            taken = False
+            for window in orphans:
+                if self.stop.is_set() or (part := runs.join_run(parent.pk, window=window)) is None:
+                    continue
+                logger.info(
+                    "slice_taken_over",
+                    extra={
+                        "event": "slice_taken_over",
+                        "run_id": str(part.pk),
+                        "by": str(self.run.pk),
+                    },
+                )
+                Work(self.plan, run=part, channel=self.channel, stop=self.stop).walk_only(window)
+                taken = True
+            if not taken:
+                return
 
 
 class Batches:
-    """Claims, delivers and records a run's batches, one at a time.
+    """Claims, delivers and records the reminders of a run (or part), a piece at a
+    time, over one window or several (walk()).
 
-    A transactional channel delivers inside the claiming transaction: the batch
-    commits whole or not at all. Any other channel gets its claims committed first,
-    so a run that dies mid-delivery leaves claims a later run can take over; its
-    deliveries run on a pool (reminders_app.delivery) and each answer is recorded
-    within a quarter of a second; claims left without an answer (a stop, an
-    outage, a timeout) are released for the next run without spending an attempt.
+    A transactional channel delivers inside the claiming transaction: each batch of
+    REMINDER_BATCH_SIZE commits whole or not at all. Any other channel gets its
+    claims committed first, in pieces of PIECE_PER_CONNECTION times its delivery
+    concurrency, so several processes working one window each get a fair share; a
+    run that dies mid-delivery leaves claims its run's other parts or a later run
+    take over. Its deliveries run on a pool (reminders_app.delivery) that claims the
+    next piece before the current one drains, and each answer is recorded within a
+    quarter of a second; claims left without an answer (a stop, an outage, a
+    timeout) are released without spending an attempt.
     """
 
     def __init__(self, plan: RunPlan, *, run: ReminderRun, channel: Channel, stop):
@@ -150,48 +325,81 @@ class Batches:
         self.counts = Counts()
         self.log = RunLog(run_id=str(run.pk))
         self.deliveries = None if channel.transactional else Deliveries(channel)
+        self.reaped_at = time.monotonic()
 
-    def process(self, after: Keyset | None) -> tuple[int, Keyset | None]:
-        """One batch; returns how many due reminders it selected and the keyset to
-        continue after."""
+    def walk(self, plan: RunPlan) -> None:
+        """Every due reminder of `plan`'s window, in (due_at, id) order."""
         if self.channel.transactional:
-            with transaction.atomic(durable=True):
-                batch = claims.claim_batch(self.plan, after=after, run=self.run, sent=True)
-                self.channel.prepare(batch.claimed, now=self.plan.now)
-                outcomes = Outcomes()
-                for reminder in batch.claimed:
-                    try:
-                        self.channel.deliver(reminder)
-                    except BaseException as exc:
-                        if not outcomes.add(reminder, exc):
-                            raise  # the database is gone, or a timeout: stop the run
-                    else:
-                        outcomes.add(reminder, None)
-                counts = self._claimed(batch)
-                counts += self._record(outcomes, claimed_sent=True)
-                self._count(counts)  # one update of the run per batch
-            self.log.committed(outcomes)
-            return batch.selected, batch.last
+            after = None
+            while not self.stop.is_set():
+                selected, after = self._batch(plan, after)
+                if selected < plan.batch_size:
+                    return
+                self._reap()
+        else:
+            piece = min(plan.batch_size, PIECE_PER_CONNECTION * self.channel.concurrency)
+            self._stream(replace(plan, batch_size=piece))
+
+    def _reap(self) -> None:
+        """Every REAP_EVERY seconds, between pieces: record runs found dead and hand
+        their claims back, for this run and the others going to take at once."""
+        if time.monotonic() - self.reaped_at >= REAP_EVERY:
+            runs.abandon_dead_runs(claim_timeout=self.plan.claim_timeout, current=self.run)
+            self.reaped_at = time.monotonic()
+
+    def _batch(self, plan: RunPlan, after: Keyset | None) -> tuple[int, Keyset | None]:
+        """One transactional batch; returns how many due reminders it selected and
+        the keyset to continue after."""
         with transaction.atomic(durable=True):
-            batch = claims.claim_batch(self.plan, after=after, run=self.run, sent=False)
-            self._count(self._claimed(batch))
-        answered = set()
+            batch = claims.claim_batch(plan, after=after, run=self.run, sent=True)
+            self.channel.prepare(batch.claimed, now=plan.now)
+            outcomes = Outcomes()
+            for reminder in batch.claimed:
+                try:
+                    self.channel.deliver(reminder)
+                except BaseException as exc:
+                    if not outcomes.add(reminder, exc):
+                        raise  # the database is gone, or a timeout: stop the run
+                else:
+                    outcomes.add(reminder, None)
+            counts = self._claimed(batch)
+            counts += self._record(outcomes, claimed_sent=True)
+            self._count(counts)  # one update of the run per batch
+        self.log.committed(outcomes)
+        return batch.selected, batch.last
+
+    def _stream(self, plan: RunPlan) -> None:
+        """Claims in pieces, delivered on the pool as they come."""
+        unanswered: dict[int, Reminder] = {}
+
+        def pieces() -> Iterator[list[Reminder]]:
+            after = None
+            while True:
+                with transaction.atomic(durable=True):
+                    batch = claims.claim_batch(plan, after=after, run=self.run, sent=False)
+                    self._count(self._claimed(batch))
+                unanswered.update((r.log_id, r) for r in batch.claimed)
+                yield batch.claimed
+                if batch.selected < plan.batch_size:
+                    return
+                after = batch.last
+                self._reap()
 
         def record(outcomes: Outcomes) -> None:
-            answered.update(r.log_id for r in outcomes.answered())
+            for reminder in outcomes.answered():
+                unanswered.pop(reminder.log_id, None)
             with transaction.atomic(durable=True):
                 self._count(self._record(outcomes))
             self.log.committed(outcomes)
 
         try:
-            self.deliveries.deliver(batch.claimed, now=self.plan.now, record=record, stop=self.stop)
+            self.deliveries.deliver(pieces(), now=plan.now, record=record, stop=self.stop)
         finally:
-            unanswered = [r for r in batch.claimed if r.log_id not in answered]
             if unanswered:
+                left = list(unanswered.values())
                 with transaction.atomic(durable=True):
-                    released = claims.release(self.run, unanswered, self.plan)
-                    self._count(Counts(released=released, skipped=len(unanswered) - released))
-        return batch.selected, batch.last
+                    released = claims.release(self.run, left, plan)
+                    self._count(Counts(released=released, skipped=len(left) - released))
 
     @staticmethod
     def _claimed(batch: claims.Batch) -> Counts:

@@ -16,6 +16,8 @@ from reminders_app.plan import RunPlan
 from reminders_app.selection import due_reminders
 
 Status = ReminderRun.Status
+# Runs, not their parts: a run in parts holds the sum of its parts' counts.
+RUNS = ReminderRun.objects.filter(parent__isnull=True)
 
 
 class ReminderCollector:
@@ -32,7 +34,7 @@ class ReminderCollector:
         )
 
     def _outcomes(self):
-        totals = ReminderRun.objects.aggregate(
+        totals = RUNS.aggregate(
             sent=Sum("sent", default=0),
             failed=Sum("failed", default=0),
             suppressed=Sum("suppressed", default=0),
@@ -57,17 +59,14 @@ class ReminderCollector:
             "reminder_runs", "Runs of the reminder job by status.", labels=["status"]
         )
         counted = dict(
-            ReminderRun.objects.order_by()
-            .values_list("status")
-            .annotate(n=Count("pk"))
-            .values_list("status", "n")
+            RUNS.order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
         )
         for status in Status.values:  # every status, 0 included, so rate() sees it start
             runs.add_metric([status], counted.get(status, 0))
         return runs
 
     def _last_runs(self):
-        finished = ReminderRun.objects.exclude(status=Status.RUNNING).order_by("-started_at")
+        finished = RUNS.exclude(status=Status.RUNNING).order_by("-started_at")
         last_success = finished.filter(status=Status.SUCCEEDED).values("finished_at").first()
         last = finished.values("started_at", "finished_at", "lag").first()
         yield _gauge(

@@ -55,6 +55,14 @@ class ReminderRun(models.Model):
     pid = models.PositiveIntegerField(null=True, blank=True)
     # The delivery channel's dotted path (settings.REMINDER_CHANNEL) the run used.
     channel = models.CharField(max_length=200, blank=True, default="")
+    # A run in parts (REMINDER_WORKERS, `send_reminders --workers`): each part is a run
+    # of its own whose parent is the run; the run ends when its last part ends, with
+    # the sum of their counts. Its index serves a run's list of parts.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="parts"
+    )
+    # `host:pid` of the process that ran it (empty for a run in parts: its parts ran).
+    worker = models.CharField(max_length=300, blank=True, default="")
 
     class Meta:
         ordering = ["-started_at"]
@@ -71,7 +79,7 @@ class ReminderRun(models.Model):
         ]
 
     def __str__(self):
-        return f"Run {self.id}"
+        return f"{'Part' if self.parent_id else 'Run'} {self.id}"
 
     @property
     def duration(self):

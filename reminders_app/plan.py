@@ -32,21 +32,21 @@ class Keyset:
 
 @dataclass(frozen=True, slots=True)
 class RunPlan:
-    start: datetime  # the job's clock ("now"): the window's start and retry times
-    end: datetime  # the window's end, inclusive
-    wall_now: datetime  # the real clock when the run began: claim ages
+    start: datetime  # the first due date walked, inclusive (a part's: its slice's)
+    end: datetime  # the last due date walked, inclusive
+    now: datetime  # the job's clock: the run's window starts here; retry times
     claim_timeout: timedelta
     max_attempts: int
-    batch_size: int
-
-    @property
-    def now(self) -> datetime:
-        return self.start
+    batch_size: int  # reminders claimed at a time
 
     @property
     def stale_before(self) -> datetime:
-        """Claims made before this were left by a run that died."""
-        return self.wall_now - self.claim_timeout
+        """Claims made before this were left by a run that died, or handed back.
+
+        The real clock at each claim, not at the run's start: a claim handed back
+        while runs are going (dated back past the timeout) is theirs to take at once.
+        """
+        return timezone.now() - self.claim_timeout
 
     @property
     def policy(self) -> dict:
@@ -65,8 +65,7 @@ class RunPlan:
         Raises InvalidPlan, naming the input, for a naive `now`, a window that is not
         a positive finite number of hours, or one that ends past what a date can hold.
         """
-        wall_now = timezone.now()
-        now = wall_now if now is None else now
+        now = timezone.now() if now is None else now
         if timezone.is_naive(now):
             raise InvalidPlan("now must be timezone-aware")
         now = now.astimezone(UTC)
@@ -87,7 +86,7 @@ class RunPlan:
         return cls(
             start=now,
             end=end,
-            wall_now=wall_now,
+            now=now,
             claim_timeout=timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT_SECONDS),
             max_attempts=settings.REMINDER_MAX_ATTEMPTS,
             batch_size=settings.REMINDER_BATCH_SIZE,

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 
-from django.db import connection
-from django.db.models import Count, F
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from reminders_app import claims
@@ -43,7 +43,9 @@ def start_run(
     window_end: datetime,
     scheduled_for: datetime | None,
     channel: str = "",
+    parent: ReminderRun | None = None,
 ) -> ReminderRun:
+    """Record a run (or a part of `parent`) started by this process, holding its lock."""
     started = timezone.now()
     run = ReminderRun(
         trigger=trigger,
@@ -55,7 +57,9 @@ def start_run(
         lag=started - scheduled_for if scheduled_for else None,
         hostname=socket.gethostname()[:255],
         pid=os.getpid(),
+        worker=worker_name(),
         channel=channel,
+        parent=parent,
     )
     if _uses_advisory_locks():
         # Taken before the row is visible, so no one can see the run without its lock.
@@ -63,6 +67,55 @@ def start_run(
             cursor.execute("SELECT pg_advisory_lock(%s)", [_lock_key(run.id)])
     run.save(force_insert=True)
     return run
+
+
+def start_parts(
+    *, first_slice: tuple[datetime, datetime], **facts
+) -> tuple[ReminderRun, ReminderRun]:
+    """Record a run in parts and its first part, run by this process; return both.
+
+    The run holds no lock of its own: it lives while a part does. Both rows appear
+    in one transaction, so no one sees the run without a part.
+    """
+    with transaction.atomic(durable=True):
+        run = ReminderRun.objects.create(
+            started_at=timezone.now(),
+            hostname=socket.gethostname()[:255],
+            pid=os.getpid(),
+            lag=timezone.now() - facts["scheduled_for"] if facts["scheduled_for"] else None,
+            **facts,
+        )
+        start, end = first_slice
+        part = start_run(**facts | {"window_start": start, "window_end": end}, parent=run)
+    return run, part
+
+
+def join_run(run_id, *, window: tuple[datetime, datetime]) -> ReminderRun | None:
+    """Record a part of the run `run_id` over the slice `window`, run by this
+    process; None if the run has ended, or another part has that slice (a part that
+    started late finds it taken over by those that did not wait for it). A slice
+    whose part died may be taken again."""
+    with transaction.atomic(durable=True):
+        run = ReminderRun.objects.select_for_update().get(pk=run_id)
+        start, end = window
+        taken = run.parts.filter(window_start=start, window_end=end).exclude(
+            status=Status.ABANDONED
+        )
+        if run.status != Status.RUNNING or taken.exists():
+            return None
+        return start_run(
+            trigger=run.trigger,
+            window_start=start,
+            window_end=end,
+            scheduled_for=run.scheduled_for,
+            channel=run.channel,
+            parent=run,
+        )
+
+
+def worker_name() -> str:
+    """`host:pid` of this process, as a run's `worker` records it."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:300]
 
 
 @dataclass(slots=True)
@@ -105,9 +158,17 @@ def record_batch(run: ReminderRun, counts: Counts) -> None:
 
 
 def finish_run(run: ReminderRun, *, status: str, error: str = "") -> ReminderRun:
-    ReminderRun.objects.filter(pk=run.pk).update(
-        status=status, error=error[:200], finished_at=timezone.now()
-    )
+    """Record the run's end and drop its lock. A part that ends its run's last
+    running part ends the run too (run_in_parts_ended)."""
+    with transaction.atomic():
+        if run.parent_id:
+            # Parts end one at a time: the last to end sees all the others ended.
+            ReminderRun.objects.select_for_update().filter(pk=run.parent_id).first()
+        ReminderRun.objects.filter(pk=run.pk).update(
+            status=status, error=error[:200], finished_at=timezone.now()
+        )
+        if run.parent_id:
+            _end_run_in_parts(run.parent_id, closer_status=status)
     if _uses_advisory_locks():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(run.id)])
@@ -116,13 +177,57 @@ def finish_run(run: ReminderRun, *, status: str, error: str = "") -> ReminderRun
 
 
 def failures(run_id) -> tuple[int, int]:
-    """How many of a run's failed reminders a later run retries, and how many failed
-    for good (permanent failures, and those out of attempts)."""
+    """How many of a run's failed reminders (its parts' included) a later run
+    retries, and how many failed for good (permanent failures, and those out of
+    attempts)."""
     given_up = ReminderLog.objects.given_up_q(max_attempts=settings.REMINDER_MAX_ATTEMPTS)
-    counts = ReminderLog.objects.filter(run_id=run_id, status=ReminderLog.Status.FAILED).aggregate(
-        failed=Count("pk"), given_up=Count("pk", filter=given_up)
+    counts = (
+        ReminderLog.objects.filter(Q(run_id=run_id) | Q(run__parent_id=run_id))
+        .filter(status=ReminderLog.Status.FAILED)
+        .aggregate(failed=Count("pk"), given_up=Count("pk", filter=given_up))
     )
     return counts["failed"] - counts["given_up"], counts["given_up"]
+
+
+def _end_run_in_parts(run_id, *, closer_status: str | None) -> bool:
+    """End the run `run_id` if none of its parts runs any more, in the caller's
+    transaction, which holds its row: status from its parts, counts their sum.
+
+    `closer_status`: the status of the part that ended last, which took over the
+    work of the parts that died before it (None: every part died). Returns whether
+    the run ended.
+    """
+    parts = ReminderRun.objects.filter(parent_id=run_id)
+    statuses = set(parts.values_list("status", flat=True))
+    if Status.RUNNING in statuses:
+        return False
+    if Status.FAILED in statuses:
+        status = Status.FAILED
+    elif Status.INTERRUPTED in statuses:
+        status = Status.INTERRUPTED
+    elif closer_status == Status.SUCCEEDED:
+        status = Status.SUCCEEDED
+    else:
+        status = Status.ABANDONED
+    error = (
+        parts.exclude(error="").exclude(status=Status.ABANDONED).values_list("error", flat=True)
+    ).first() or ("every part's process died" if status == Status.ABANDONED else "")
+    sums = parts.aggregate(**{name: Sum(name, default=0) for name in COUNT_FIELDS})
+    ended = ReminderRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
+        status=status, error=error[:200], finished_at=timezone.now(), **sums
+    )
+    if ended:
+        logger.info(
+            "run_in_parts_ended",
+            extra={
+                "event": "run_in_parts_ended",
+                "run_id": str(run_id),
+                "status": status,
+                "parts": parts.count(),
+                **sums,
+            },
+        )
+    return bool(ended)
 
 
 def dead_runs(running: Iterable[ReminderRun]) -> list[ReminderRun]:
@@ -130,22 +235,43 @@ def dead_runs(running: Iterable[ReminderRun]) -> list[ReminderRun]:
 
     PostgreSQL: a live run's session holds its advisory lock (pg_locks lists it).
     SQLite: the run's process is gone from this host, or its heartbeat is older
-    than REMINDER_CLAIM_TIMEOUT_SECONDS.
+    than REMINDER_CLAIM_TIMEOUT_SECONDS. A run in parts has no process of its own:
+    it is dead when none of its running parts is alive.
     """
     running = list(running)
     if not running:
+        return []
+    parts = list(
+        ReminderRun.objects.filter(parent__in=[run.pk for run in running]).only(
+            "id", "parent_id", "status", "heartbeat_at", "hostname", "pid"
+        )
+    )
+    with_parts = {part.parent_id for part in parts}
+    alive_parts = _alive_runs([part for part in parts if part.status == Status.RUNNING])
+    alive_parents = {part.parent_id for part in alive_parts}
+    alive = set(map(id, _alive_runs([run for run in running if run.pk not in with_parts])))
+    return [
+        run
+        for run in running
+        if (run.pk not in alive_parents if run.pk in with_parts else id(run) not in alive)
+    ]
+
+
+def _alive_runs(runs: list[ReminderRun]) -> list[ReminderRun]:
+    """Those of `runs` (each run by a process of its own) whose process lives."""
+    if not runs:
         return []
     if _uses_advisory_locks():
         with connection.cursor() as cursor:
             cursor.execute(_HELD_ADVISORY_LOCKS)
             held = {key for (key,) in cursor.fetchall()}
-        return [run for run in running if _lock_key(run.pk) not in held]
+        return [run for run in runs if _lock_key(run.pk) in held]
     stale_before = timezone.now() - timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT_SECONDS)
     host = socket.gethostname()[:255]
     return [
         run
-        for run in running
-        if run.heartbeat_at < stale_before or (run.hostname == host and not _alive(run.pid))
+        for run in runs
+        if not (run.heartbeat_at < stale_before or (run.hostname == host and not _alive(run.pid)))
     ]
 
 
@@ -160,18 +286,36 @@ WHERE locktype = 'advisory' AND objsubid = 1 AND granted
 
 def abandon_dead_runs(*, claim_timeout: timedelta, current: ReminderRun | None = None) -> int:
     """Record runs whose process died as `abandoned` and hand their claims back, so
-    what they were delivering goes out with the next run at once, not after the claim
-    timeout; return how many runs.
+    what they were delivering goes out at once (with the parts of their run still
+    going, or the next run), not after the claim timeout; end a run in parts whose
+    parts have all ended. Returns how many runs (and parts) it recorded.
 
-    Every run calls it as it starts and ends, and so does `manage.py
-    abandon_dead_runs`. `current` is the caller's own run, which is alive.
+    Every run calls it as it starts and ends, its parts every few seconds while they
+    work, and so does `manage.py abandon_dead_runs`. `current` is the caller's own
+    run, which is alive.
     """
     running = ReminderRun.objects.filter(status=Status.RUNNING)
     if current is not None:
         running = running.exclude(pk=current.pk)
-    abandoned = [run.pk for run in dead_runs(running) if _mark_abandoned(run.pk)]
-    claims.release_runs(abandoned, claim_timeout=claim_timeout)
-    return len(abandoned)
+    dead = dead_runs(running)
+    in_parts = set(
+        ReminderRun.objects.filter(parent__in=[run.pk for run in dead]).values_list(
+            "parent_id", flat=True
+        )
+    )
+    ended = 0
+    for run in dead:
+        if run.pk in in_parts:
+            continue  # a run in parts: ended below, once its parts are
+        if _mark_abandoned(run.pk):
+            ended += 1
+            if released := claims.release_runs([run.pk], claim_timeout=claim_timeout):
+                record_batch(run, Counts(released=released))
+    for run_id in in_parts | {run.parent_id for run in dead if run.parent_id}:
+        with transaction.atomic():
+            if ReminderRun.objects.select_for_update().filter(pk=run_id, status=Status.RUNNING):
+                ended += _end_run_in_parts(run_id, closer_status=None)
+    return ended
 
 
 def _alive(pid: int | None) -> bool:

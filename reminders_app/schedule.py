@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 SCHEDULE_NAME = "send-due-reminders"
 JOB_FUNC = "reminders_app.jobs.process_reminders"
+# One part of a run spread over the cluster (REMINDER_WORKERS): queued by the job.
+PART_FUNC = "reminders_app.jobs.process_part"
 # django-q2 passes the slot a run was scheduled for under this keyword.
 SLOT_KWARG = "scheduled_for"
 INTERVAL = timedelta(hours=1)

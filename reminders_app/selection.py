@@ -7,12 +7,14 @@ a live claim, or a failure that waits for its retry or was given up.
 """
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from reminders_app.conf import task_fields, task_model
 from reminders_app.models import ReminderLog
-from reminders_app.plan import Keyset, RunPlan
+from reminders_app.plan import Keyset, RunPlan, aware
 
 
 def open_tasks() -> QuerySet:
@@ -70,3 +72,32 @@ def due_task_ids(plan: RunPlan) -> Iterator[int]:
         if len(batch) < plan.batch_size:
             return
         after = Keyset(due_at=batch[-1][1], task_id=batch[-1][0])
+
+
+# The due date at which each slice after the first begins: the rows whose rank in
+# (due_at, id) order crosses a multiple of total / parts. One scan of the due query.
+_SLICE_BOUNDS = """
+WITH due(id, due_at) AS ({due})
+SELECT due_at FROM (
+    SELECT due_at, row_number() OVER (ORDER BY due_at, id) AS rank, count(*) OVER () AS total
+    FROM due
+) ranked
+WHERE rank < total AND (rank * %s) / total > ((rank - 1) * %s) / total
+ORDER BY rank
+"""
+
+
+def slices(plan: RunPlan, parts: int) -> list[tuple[datetime, datetime]]:
+    """Divide the window into `parts` contiguous slices by due date, each with about
+    as many due reminders: a run's parts each walk one, so none waits on rows
+    another is claiming (parts that walk the same batches wait on each other's
+    uncommitted claims; a filter such as id % parts defeats the index merge).
+    Slices are inclusive and a microsecond apart; reminders sharing a due date
+    share a slice, so a slice may be empty (its start after its end)."""
+    sql, params = due_reminders(plan).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(_SLICE_BOUNDS.format(due=sql), [*params, parts, parts])
+        ends = [aware(due_at) for (due_at,) in cursor.fetchall()][: parts - 1]
+    ends += [plan.end] * (parts - 1 - len(ends))  # fewer due reminders than parts
+    starts = [plan.start, *(end + timedelta(microseconds=1) for end in ends)]
+    return list(zip(starts, [*ends, plan.end], strict=True))

@@ -67,6 +67,17 @@ def env_url(name: str, default: str) -> str:
     return raw.rstrip("/")
 
 
+def env_redis_url(name: str) -> str:
+    """A redis:// (or rediss://, unix://) URL, or empty when unset. The value is not
+    echoed: it may hold a password."""
+    raw = os.environ.get(name, "").strip()
+    if raw and urlsplit(raw).scheme not in {"redis", "rediss", "unix"}:
+        raise ImproperlyConfigured(
+            f"{name} must be a redis:// URL such as redis://127.0.0.1:6379/0"
+        )
+    return raw
+
+
 def env_time_zone(name: str, default: str) -> str:
     """An IANA time zone name."""
     raw = os.environ.get(name, "").strip() or default

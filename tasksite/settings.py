@@ -11,7 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from reminders_app.conf import DEFAULTS as REMINDERS
-from reminders_app.conf import MAX_WINDOW_HOURS
+from reminders_app.conf import MAX_WINDOW_HOURS, MAX_WORKERS
 from tasksite.env import (
     env_address,
     env_bool,
@@ -19,6 +19,7 @@ from tasksite.env import (
     env_list,
     env_non_negative,
     env_number,
+    env_redis_url,
     env_time_zone,
     env_url,
     env_url_template,
@@ -269,6 +270,13 @@ REMINDER_BATCH_SIZE = env_number(
     "REMINDER_BATCH_SIZE", REMINDERS["REMINDER_BATCH_SIZE"], integer=True, maximum=10_000
 )
 
+# Parts a run started by the schedule or the admin's Send now spreads over, each a
+# django-q2 task (docs/operations.md, "Spreading a run"): the relay sees parts x
+# REMINDER_DELIVERY_CONCURRENCY connections.
+REMINDER_WORKERS = env_number(
+    "REMINDER_WORKERS", REMINDERS["REMINDER_WORKERS"], integer=True, maximum=MAX_WORKERS
+)
+
 # --- Logging: one JSON object per line on stderr, from every logger ----------
 # Python's warnings too (tasksite/log_format.py).
 LOGGING_CONFIG = "tasksite.log_format.configure"
@@ -304,9 +312,17 @@ if Q_CLUSTER_TIMEOUT >= Q_CLUSTER_RETRY:
         f"Q_CLUSTER_TIMEOUT ({Q_CLUSTER_TIMEOUT}) must be below Q_CLUSTER_RETRY ({Q_CLUSTER_RETRY})"
     )
 # REMINDER_CLAIM_TIMEOUT_SECONDS should exceed the timeout: check reminders_app.W003.
+# A redis:// URL selects django-q2's Redis broker (tasksite/redis_broker.py): every
+# cluster sharing it takes tasks from one list. Unset: the ORM broker on the default
+# database, with delivery receipts and no extra service.
+Q_CLUSTER_REDIS = env_redis_url("Q_CLUSTER_REDIS")
 Q_CLUSTER = {
     "name": "reminders",
-    "orm": "default",  # the ORM broker: delivery receipts, no extra service
+    **(
+        {"redis": Q_CLUSTER_REDIS, "broker_class": "tasksite.redis_broker.PatientRedis"}
+        if Q_CLUSTER_REDIS
+        else {"orm": "default"}
+    ),
     "workers": env_number("Q_CLUSTER_WORKERS", 2, integer=True, maximum=256),
     "timeout": Q_CLUSTER_TIMEOUT,
     "retry": Q_CLUSTER_RETRY,

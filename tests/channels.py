@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from reminders_app.channels import Channel, EventChannel, RelayUnavailable, Reminder
+from reminders_app.channels import Channel, EmailChannel, EventChannel, RelayUnavailable, Reminder
 from tasks_app.models import Task
 
 
@@ -117,3 +117,11 @@ class CutShortAfterTwo(Channel):
         if type(self).delivered == 2:
             raise SystemExit("timed out")
         type(self).delivered += 1
+
+
+class EmailTogether(_Barrier, EmailChannel):
+    """The email channel, behind the barrier."""
+
+    def __init__(self):
+        EmailChannel.__init__(self)
+        _Barrier.__init__(self)

@@ -92,3 +92,35 @@ def browser():
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+# Tests of the Redis broker use this database of the server at 127.0.0.1:6379 (or
+# TEST_REDIS_URL), emptied before each; CI's PostgreSQL pass sets REQUIRE_REDIS=1.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+
+
+@pytest.fixture
+def redis_url():
+    """A real Redis server's database, emptied; skips without one unless
+    REQUIRE_REDIS=1, which makes its absence a failure."""
+    import redis
+
+    client = redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        reason = f"no Redis at {TEST_REDIS_URL} ({type(exc).__name__})"
+        if os.environ.get("REQUIRE_REDIS") == "1":
+            pytest.fail(f"REQUIRE_REDIS=1 but {reason}")
+        pytest.skip(reason)
+    yield TEST_REDIS_URL
+    client.flushdb()
+
+
+@pytest.fixture
+def clusters(tmp_path):
+    from tests.processes import Clusters
+
+    clusters = Clusters(tmp_path)
+    yield clusters
+    clusters.stop()

@@ -123,3 +123,59 @@ def claims_held():
     with psycopg.connect(database_url()) as holder:  # commits, and unlocks, on exit
         holder.execute(f"LOCK TABLE {table} IN SHARE MODE")
         yield
+
+
+# Each cluster starts with Q_CLUSTER_GUARD_CYCLE=30, so django-q2 calls its scheduler
+# on its first guard cycle instead of 30 s after start, and polls the ORM queue every
+# 0.1 s.
+CLUSTER_ENV = {"Q_CLUSTER_GUARD_CYCLE": "30", "Q_CLUSTER_POLL": "0.1"}
+
+
+class Clusters:
+    def __init__(self, logs):
+        self.logs = logs
+        self.running = []
+
+    def start(self, count: int, **env: str) -> None:
+        for _ in range(count):
+            log = (self.logs / f"cluster{len(self.running)}.log").open("w")
+            env = child_env(**CLUSTER_ENV | env)
+            # A session of its own: kill() takes the cluster and its workers at once.
+            proc = start_manage("qcluster", env=env, stdout=log, stderr=log, start_new_session=True)
+            self.running.append((proc, log))
+
+    def wait_running(self, timeout: float = 60) -> None:
+        """Until each cluster says it is running (or has exited)."""
+        for proc, log in self.running:
+            path = Path(log.name)
+            wait_for(
+                lambda path=path, proc=proc: (
+                    proc.poll() is not None or "running." in path.read_text()
+                ),
+                timeout=timeout,
+                what=f"{path.name} to start",
+            )
+
+    def kill(self, index: int) -> None:
+        """SIGKILL cluster `index` and every process of it, as when its host dies."""
+        proc, log = self.running.pop(index)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        log.close()
+
+    def stop(self) -> None:
+        """SIGTERM each cluster once it is up; each must stop by itself and exit 0.
+
+        A cluster signalled while Python is still importing it has no handler yet
+        and dies of the signal: that says nothing about how a running one stops."""
+        self.wait_running()
+        statuses = stop(*(proc for proc, _ in self.running))
+        for _, log in self.running:
+            log.close()
+        self.running = []
+        assert set(statuses) <= {0}, f"exit statuses {statuses}\n{self.output()}"
+
+    def output(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text()[-4000:]}" for path in sorted(self.logs.iterdir())
+        )

@@ -10,7 +10,6 @@ import json
 import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -22,55 +21,9 @@ from django_q.tasks import async_task
 from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.schedule import INTERVAL, SCHEDULE_NAME
 from tests.factories import TaskFactory, UserFactory
-from tests.processes import child_env, claims_held, run_manage, start_manage, stop, wait_for
+from tests.processes import claims_held, run_manage, start_manage, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-CLUSTER_ENV = {"Q_CLUSTER_GUARD_CYCLE": "30", "Q_CLUSTER_POLL": "0.1"}
-
-
-class Clusters:
-    def __init__(self, logs):
-        self.logs = logs
-        self.running = []
-
-    def start(self, count: int, **env: str) -> None:
-        for _ in range(count):
-            log = (self.logs / f"cluster{len(self.running)}.log").open("w")
-            env = child_env(**CLUSTER_ENV | env)
-            proc = start_manage("qcluster", env=env, stdout=log, stderr=log)
-            self.running.append((proc, log))
-
-    def stop(self) -> None:
-        """SIGTERM each cluster once it is up; each must stop by itself and exit 0.
-
-        A cluster signalled while Python is still importing it has no handler yet
-        and dies of the signal: that says nothing about how a running one stops."""
-        for proc, log in self.running:
-            path = Path(log.name)
-            wait_for(
-                lambda path=path, proc=proc: (
-                    proc.poll() is not None or "running." in path.read_text()
-                ),
-                what=f"{path.name} to start",
-            )
-        statuses = stop(*(proc for proc, _ in self.running))
-        for _, log in self.running:
-            log.close()
-        self.running = []
-        assert set(statuses) <= {0}, f"exit statuses {statuses}\n{self.output()}"
-
-    def output(self) -> str:
-        return "\n".join(
-            f"--- {path.name}\n{path.read_text()[-4000:]}" for path in sorted(self.logs.iterdir())
-        )
-
-
-@pytest.fixture
-def clusters(tmp_path):
-    clusters = Clusters(tmp_path)
-    yield clusters
-    clusters.stop()
 
 
 def due_tasks(count: int) -> set[int]:

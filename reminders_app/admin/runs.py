@@ -8,7 +8,13 @@ from django.urls import path
 from django.utils.html import format_html
 
 from reminders_app import charts
-from reminders_app.admin.common import ReadOnlyAdmin, channel_name, elapsed, reminders_of_run_url
+from reminders_app.admin.common import (
+    ReadOnlyAdmin,
+    ReadOnlyPermissions,
+    channel_name,
+    elapsed,
+    reminders_of_run_url,
+)
 from reminders_app.admin.send_now import SEND_NOW_PERMISSION, send_now_view
 from reminders_app.models import ReminderRun
 from reminders_app.runs import COUNT_FIELDS
@@ -33,6 +39,25 @@ class TriggerFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(**{self.parameter_name: self.value()})
         return queryset
+
+
+class PartInline(ReadOnlyPermissions, admin.TabularInline):
+    """A run in parts (REMINDER_WORKERS, `send_reminders --workers`): each part, the
+    process that ran it, its slice of the window, its outcome and its counts."""
+
+    model = ReminderRun
+    fk_name = "parent"
+    verbose_name = "part"
+    verbose_name_plural = "parts"
+    fields = ["worker", "status", "window_start", "window_end", "duration_shown", *COUNT_FIELDS]
+    readonly_fields = fields
+    ordering = ["window_start", "started_at"]
+    show_change_link = True
+    extra = 0
+
+    @admin.display(description="duration")
+    def duration_shown(self, obj):
+        return elapsed(obj.duration)
 
 
 @admin.register(ReminderRun)
@@ -76,9 +101,20 @@ class ReminderRunAdmin(ReadOnlyAdmin):
         "error",
         "hostname",
         "pid",
+        "worker",
+        "parent",
         "reminders_link",
     ]
     readonly_fields = fields
+    inlines = [PartInline]
+
+    def get_queryset(self, request):
+        """The list shows runs; a run in parts lists its parts on its own page."""
+        runs = super().get_queryset(request)
+        match = request.resolver_match
+        if match and match.url_name == "reminders_app_reminderrun_changelist":
+            return runs.filter(parent__isnull=True)
+        return runs
 
     def get_urls(self):
         send_now = self.admin_site.admin_view(lambda request: send_now_view(self, request))

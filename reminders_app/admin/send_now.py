@@ -13,9 +13,9 @@ from django_q.tasks import async_task
 from reminders_app.conf import settings
 from reminders_app.models import ReminderRun
 from reminders_app.plan import RunPlan
+from reminders_app.schedule import JOB_FUNC
 
 SEND_NOW_PERMISSION = "reminders_app.send_reminders_now"
-JOB = "reminders_app.jobs.process_reminders"
 
 
 def running_clusters() -> list:
@@ -36,7 +36,7 @@ def send_now_view(model_admin, request):
         raise PermissionDenied
     clusters = running_clusters()
     if request.method == "POST" and clusters:
-        task_id = async_task(JOB, trigger=ReminderRun.Trigger.ADMIN, task_name="send-now")
+        task_id = async_task(JOB_FUNC, trigger=ReminderRun.Trigger.ADMIN, task_name="send-now")
         messages.success(
             request,
             format_html(

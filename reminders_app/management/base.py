@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from reminders_app.conf import MAX_WINDOW_HOURS, positive, settings
+from reminders_app.conf import MAX_WINDOW_HOURS, MAX_WORKERS, positive, settings
 
 # some reminders failed, the run was interrupted, the worker is unhealthy, or the
 # database was unreachable or lost
@@ -77,6 +77,14 @@ def window_hours_type(value: str) -> float:
     """argparse type: a number of hours, as REMINDER_WINDOW_HOURS takes it."""
     try:
         return positive(value, maximum=MAX_WINDOW_HOURS)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value[:40]!r} {exc}") from None
+
+
+def workers_type(value: str) -> int:
+    """argparse type: a number of parts, as REMINDER_WORKERS takes it."""
+    try:
+        return positive(value, maximum=MAX_WORKERS, integer=True)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{value[:40]!r} {exc}") from None
 

@@ -1,10 +1,14 @@
+import argparse
 import json
+import subprocess
+import sys
+import time
 
 from django.core.management.base import CommandError
 from django.template.defaultfilters import pluralize
 
 from reminders_app import runs
-from reminders_app.jobs import process_reminders
+from reminders_app.jobs import RunSummary, process_part, process_reminders
 from reminders_app.management.base import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -12,6 +16,7 @@ from reminders_app.management.base import (
     aware_datetime,
     stop_on_signals,
     window_hours_type,
+    workers_type,
 )
 from reminders_app.models import ReminderRun
 from reminders_app.plan import InvalidPlan
@@ -43,10 +48,25 @@ class Command(ReminderCommand):
             action="store_true",
             help="Print the summary as one JSON object.",
         )
+        parser.add_argument(
+            "--workers",
+            type=workers_type,
+            default=1,
+            help="Run the job in N parts, each in a process of this host, each with "
+            "REMINDER_DELIVERY_CONCURRENCY connections (default 1, at most 64).",
+        )
+        # One part of a run started by --workers, in a child process (JSON of
+        # reminders_app.jobs.process_part's arguments).
+        parser.add_argument("--part", type=json.loads, help=argparse.SUPPRESS)
 
-    def handle(self, *, now, window_hours, dry_run, as_json, **options):
+    def handle(self, *, now, window_hours, dry_run, as_json, workers, part, **options):
         # SIGTERM (a deploy) and Ctrl-C ask the run to stop after the delivery in hand.
         with stop_on_signals() as stop:
+            if part is not None:
+                summary = process_part(**part, stop=stop)
+                self.stdout.write(json.dumps(summary.as_dict() if summary else None))
+                return
+            children = Children(stop)
             try:
                 summary = process_reminders(
                     now=now,
@@ -54,11 +74,17 @@ class Command(ReminderCommand):
                     dry_run=dry_run,
                     trigger="command",
                     stop=stop,
+                    workers=workers,
+                    launch=children.start,
                 )
             except InvalidPlan as exc:
                 raise CommandError(
                     f"Error: --now and --window-hours: {exc}", returncode=EXIT_USAGE
                 ) from None
+            finally:
+                children.wait()
+        if workers > 1 and not dry_run:  # the whole run, all its parts
+            summary = RunSummary.of(ReminderRun.objects.get(pk=summary.run_id).parent)
         facts = summary.as_dict() | {"dry_run": dry_run}
         if not dry_run:
             # Of the failed: retried by a later run, or failed for good.
@@ -107,3 +133,30 @@ class Command(ReminderCommand):
 def reminders(count: int) -> str:
     """ "1 reminder", "2 reminders"."""
     return f"{count} reminder{pluralize(count)}"
+
+
+class Children:
+    """The other parts of a `--workers` run, each `manage.py send_reminders --part`
+    in a process of its own; their log lines go to this command's stderr."""
+
+    def __init__(self, stop):
+        self.stop = stop
+        self.running: list[subprocess.Popen] = []
+
+    def start(self, **part) -> None:
+        self.running.append(
+            subprocess.Popen(
+                [sys.executable, sys.argv[0], "send_reminders", "--part", json.dumps(part)],
+                stdout=subprocess.DEVNULL,
+            )
+        )
+
+    def wait(self) -> None:
+        """Until every part has ended; a stop asked of this process goes to them."""
+        signalled = False
+        while any(child.poll() is None for child in self.running):
+            if self.stop.is_set() and not signalled:
+                for child in self.running:
+                    child.terminate()
+                signalled = True
+            time.sleep(0.05)

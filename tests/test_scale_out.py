@@ -1,0 +1,236 @@
+"""One run's work shared: several `send_reminders` processes on one window, a run in
+parts over two real qclusters sharing Redis and PostgreSQL, one of them killed, and
+`send_reminders --workers`. Mail goes to a real aiosmtpd relay that takes its time
+with each message, as a relay does, so the work is bound by its latency."""
+
+import json
+import shutil
+import subprocess
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+import redis
+from django.utils import timezone
+from django_q.brokers.redis_broker import Redis
+from django_q.tasks import async_task
+
+from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.schedule import JOB_FUNC as JOB
+from tests.factories import create_due_tasks
+from tests.outcomes import assert_each_task_sent_exactly_once
+from tests.processes import child_env, message_lines, run_manage, run_many, wait_for
+from tests.smtp import Relay, free_port
+from tests.test_cluster import make_due
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+EMAIL = "reminders_app.channels.EmailChannel"
+CONCURRENCY = 4  # connections per process (or part)
+
+
+@pytest.fixture
+def relay():
+    relay = Relay(delay=0.05).start()
+    yield relay
+    relay.stop()
+
+
+def mail_env(relay, **env) -> dict[str, str]:
+    return relay.env() | {
+        "REMINDER_CHANNEL": EMAIL,
+        "REMINDER_DELIVERY_CONCURRENCY": str(CONCURRENCY),
+        **env,
+    }
+
+
+def sent_once(relay, task_ids) -> None:
+    """Every task's reminder recorded sent once, and the relay got one mail each."""
+    assert_each_task_sent_exactly_once(task_ids)
+    mailed = Counter(relay.reminder_ids())
+    assert set(mailed) == set(ReminderLog.objects.values_list("pk", flat=True))
+
+
+def test_four_processes_on_one_window_share_it(now, tmp_path, relay):
+    # GIVEN 640 due reminders and four processes that start selecting together
+    task_ids = create_due_tasks(640, first_due=now + timedelta(hours=1))
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = child_env(
+        **mail_env(relay, REMINDER_CHANNEL="tests.channels.EmailTogether"),
+        REMINDER_TEST_BARRIER=str(barrier),
+        REMINDER_TEST_PARTIES="4",
+    )
+
+    # WHEN they run side by side, with no setting telling them about each other
+    results = run_many([(("send_reminders", "--now", now.isoformat(), "--json"), env)] * 4)
+
+    # THEN each delivered a fair share (claims are pieces of a few times its pool,
+    # not the whole window), and nothing went out twice
+    assert [r.returncode for r in results] == [0] * 4, [r.stderr[-2000:] for r in results]
+    shares = [json.loads(r.stdout)["sent"] for r in results]
+    print(f"\nfour processes, one window: {shares}")
+    assert sum(shares) == len(task_ids)
+    assert min(shares) >= 0.12 * len(task_ids)
+    sent_once(relay, task_ids)
+    assert max(Counter(relay.reminder_ids()).values()) == 1
+
+
+def redis_broker(url: str) -> Redis:
+    """django-q2's Redis broker on `url` (this process's settings use the ORM)."""
+    broker = Redis()
+    broker.connection = redis.from_url(url)
+    return broker
+
+
+def finished_run():
+    run = ReminderRun.objects.filter(parent__isnull=True).first()
+    return run if run and run.finished_at else None
+
+
+def parts_by_cluster(clusters) -> Counter:
+    """How many parts each cluster ran: each part's run_started line is in the log of
+    the cluster whose worker ran it."""
+    part_ids = {
+        str(pk)
+        for pk in ReminderRun.objects.filter(parent__isnull=False).values_list("pk", flat=True)
+    }
+    counts = Counter()
+    for log in sorted(clusters.logs.glob("cluster*.log")):
+        for line in log.read_text().splitlines():
+            if '"run_started"' in line and json.loads(line)["run_id"] in part_ids:
+                counts[log.name] += 1
+    return counts
+
+
+def test_a_scheduled_run_in_parts_spreads_over_two_clusters(
+    clusters, hourly_schedule, relay, redis_url
+):
+    # GIVEN two clusters of two workers sharing Redis and the database, and a run in
+    # four parts due
+    task_ids = create_due_tasks(400, first_due=timezone.now() + timedelta(hours=1))
+    clusters.start(
+        2,
+        Q_CLUSTER_WORKERS="2",
+        Q_CLUSTER_REDIS=redis_url,
+        REMINDER_WORKERS="4",
+        **mail_env(relay),
+    )
+    # Both clusters listen before the slot is due (a cluster still starting would
+    # leave every part to the other), and one of them fires it within 30 s.
+    clusters.wait_running(timeout=180)
+    make_due(hourly_schedule)
+    run = wait_for(finished_run, timeout=180, what=f"the scheduled run\n{clusters.output()}")
+    spread = parts_by_cluster(clusters)
+    clusters.stop()
+
+    # THEN the schedule fired once: one run, whose parts ran in both clusters
+    assert ReminderRun.objects.filter(parent__isnull=True).count() == 1
+    parts = list(run.parts.all())
+    print(f"\nparts per cluster: {dict(spread)}; run took {run.duration.total_seconds():.1f} s")
+    assert len(parts) >= 3
+    assert len(spread) == 2
+    assert len({part.worker for part in parts}) >= 3
+    # every task mailed once, and the run succeeded with the sum of its parts
+    sent_once(relay, task_ids)
+    assert max(Counter(relay.reminder_ids()).values()) == 1
+    assert run.status == "succeeded"
+    for name in ("selected", "sent", "skipped", "failed", "released", "suppressed"):
+        assert getattr(run, name) == sum(getattr(part, name) for part in parts)
+    assert run.sent == len(task_ids)
+
+
+def test_a_cluster_killed_mid_run_leaves_its_work_to_the_other(clusters, relay, redis_url):
+    task_ids = create_due_tasks(1200, first_due=timezone.now() + timedelta(hours=1))
+    clusters.start(
+        2,
+        Q_CLUSTER_WORKERS="2",
+        Q_CLUSTER_REDIS=redis_url,
+        REMINDER_WORKERS="4",
+        **mail_env(relay),
+    )
+    clusters.wait_running(timeout=180)
+    # A run queued as the admin's Send now queues it, once both clusters listen.
+    async_task(JOB, trigger="admin", broker=redis_broker(redis_url))
+    wait_for(
+        lambda: (
+            len(set(parts_by_cluster(clusters))) == 2
+            and ReminderLog.objects.filter(status="sent").count() >= 200
+        ),
+        timeout=60,
+        what=f"both clusters at work\n{clusters.output()}",
+    )
+
+    # WHEN one cluster's host dies: every process of it at once
+    in_flight_bound = parts_by_cluster(clusters)["cluster1.log"] * (2 * CONCURRENCY + 20)
+    clusters.kill(1)
+    killed = time.monotonic()
+
+    # THEN the other takes its claims and its slices over at once
+    wait_for(
+        lambda: ReminderLog.objects.filter(status="sent").count() == len(task_ids),
+        timeout=90,
+        what=f"every reminder sent\n{clusters.output()}",
+    )
+    print(f"\nall sent {time.monotonic() - killed:.1f} s after the kill")
+    run = wait_for(finished_run, timeout=30, what="the run to end")
+    clusters.stop()
+    assert_each_task_sent_exactly_once(task_ids)
+    assert run.status == "succeeded"
+    assert run.parts.filter(status="abandoned").exists()
+    # at most what the dead cluster had in flight (or answered and not yet recorded)
+    # went out twice
+    twice = sum(n - 1 for n in Counter(relay.reminder_ids()).values())
+    assert twice <= in_flight_bound
+
+
+def test_send_reminders_workers_runs_one_run_in_parts_in_processes(now):
+    task_ids = create_due_tasks(4000, first_due=now + timedelta(hours=1))
+
+    result = run_manage("send_reminders", "--now", now.isoformat(), "--workers", "4", "--json")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    run = ReminderRun.objects.get(parent__isnull=True)
+    parts = list(run.parts.all())
+    assert (summary["run_id"], summary["status"], summary["sent"]) == (
+        str(run.pk),
+        "succeeded",
+        len(task_ids),
+    )
+    assert len(parts) == 4 and len({part.worker for part in parts}) == 4
+    assert all(part.sent > 0 for part in parts)
+    assert_each_task_sent_exactly_once(task_ids)
+
+
+@pytest.mark.parametrize("value", ["0", "65", "two"])
+def test_a_bad_number_of_workers_is_one_line_and_exit_2(value):
+    result = run_manage("send_reminders", "--workers", value)
+
+    assert result.returncode == 2
+    (line,) = message_lines(result.stderr)
+    assert "--workers" in line
+    assert not ReminderRun.objects.exists()
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server not installed")
+def test_a_cluster_whose_redis_is_away_says_so_once_and_carries_on(clusters, redis_url):
+    port = free_port()
+    clusters.start(1, Q_CLUSTER_REDIS=f"redis://127.0.0.1:{port}/0")
+    log = clusters.logs / "cluster0.log"
+    wait_for(lambda: '"redis_unreachable"' in log.read_text(), what="the cluster to say so")
+    time.sleep(6)  # more than one retry
+    assert log.read_text().count('"event":"redis_unreachable"') == 1
+    assert "Traceback" not in log.read_text()
+
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: '"redis_reachable"' in log.read_text(), what="the cluster to reconnect")
+        clusters.stop()
+    finally:
+        server.terminate()
+        server.wait()
