@@ -36,6 +36,10 @@ REAP_EVERY = 5.0
 # Django.
 PART_START_GRACE = 5
 PROCESS_START_GRACE = 60
+# A part's slice is taken over in this many sub-slices, so that every part that
+# finished its own shares the slice of one that died or never started, instead of
+# one part walking it whole while the others stand idle.
+SUBSLICES_PER_PART = 8
 
 logger = logging.getLogger(__name__)
 
@@ -131,12 +135,17 @@ def process_reminders(
         run = runs.start_run(**facts)
         _log_start(run, plan)
         return Work(plan, run=run, channel=channel, stop=stop).execute()
-    windows = slices(plan, workers)
+    subslices = slices(plan, workers * SUBSLICES_PER_PART)
+    windows = [
+        (subslices[first][0], subslices[first + SUBSLICES_PER_PART - 1][1])
+        for first in range(0, len(subslices), SUBSLICES_PER_PART)
+    ]
     parent, part = runs.start_parts(first_slice=windows[0], **facts)
     _log_start(parent, plan, parts=workers)
     kwargs = {
         "run_id": str(parent.pk),
         "slices": [[s.isoformat(), e.isoformat()] for s, e in windows],
+        "subslices": [[s.isoformat(), e.isoformat()] for s, e in subslices],
         "grace": PART_START_GRACE if launch is None else PROCESS_START_GRACE,
     }
     try:
@@ -151,7 +160,9 @@ def process_reminders(
                 "error": type(exc).__name__,
             },
         )
-    work = Work(plan, run=part, channel=channel, stop=stop, slices=windows, own=0)
+    work = Work(
+        plan, run=part, channel=channel, stop=stop, slices=windows, subslices=subslices, own=0
+    )
     work.grace = kwargs["grace"]
     return work.execute()
 
@@ -169,13 +180,14 @@ def process_part(
     run_id: str,
     part: int,
     slices: list[list[str]],
+    subslices: list[list[str]] | None = None,
     grace: float = PART_START_GRACE,
     stop: threading.Event | None = None,
 ) -> RunSummary | None:
     """Run part number `part` of the run `run_id`: walk its slice of the window,
-    then the slices of parts that died or never started, until none is left.
-    None when the run has ended before this part started (the other parts did its
-    work)."""
+    then the `subslices` (a finer division of the same window) of parts that died
+    or never started, until none is left. None when the run has ended, or its slice
+    was taken over, before this part started (the other parts did its work)."""
     windows = [(aware(start), aware(end)) for start, end in slices]
     run = runs.join_run(run_id, window=windows[part])
     if run is None:
@@ -189,6 +201,7 @@ def process_part(
         channel=get_channel(),
         stop=stop or threading.Event(),
         slices=windows,
+        subslices=[(aware(start), aware(end)) for start, end in subslices or slices],
         own=part,
     )
     work.grace = grace
@@ -214,9 +227,10 @@ class Work:
     """One run (or one part of a run) at work: walks its window, or its slice and
     then those of parts that died or never started, and records its end."""
 
-    def __init__(self, plan, *, run, channel, stop, slices=None, own=None):
+    def __init__(self, plan, *, run, channel, stop, slices=None, subslices=None, own=None):
         self.plan, self.run, self.channel, self.stop = plan, run, channel, stop
         self.slices, self.own = slices, own
+        self.subslices = subslices or slices
         self.grace = PART_START_GRACE  # see process_part
 
     def walk_only(self, window: tuple[datetime, datetime]) -> RunSummary:
@@ -261,30 +275,34 @@ class Work:
         return summary
 
     def _walk_slices(self, batches: "Batches") -> None:
-        """This part's slice, then each slice whose part died (its claims handed
-        back) or has not started within `grace` seconds of the run's start (lost
-        by the broker, or queued behind busy workers), each as a part of its own
-        run by this process, until every slice is done or being done."""
+        """This part's slice, then each sub-slice left by a part that died (its
+        claims handed back) or has not started within `grace` seconds of the run's
+        start (lost by the broker, or queued behind busy workers), each as a part of
+        its own run by this process, until every sub-slice is done or being done.
+        Parts that finish their own slices take a left slice's sub-slices one at a
+        time, so they share it."""
         own = self.slices[self.own]
         batches.walk(replace(self.plan, start=own[0], end=own[1]))
         parent = self.run.parent
         grace_ends = parent.started_at + timedelta(seconds=self.grace)
         while not self.stop.is_set():
             runs.abandon_dead_runs(claim_timeout=self.plan.claim_timeout, current=self.run)
-            state = {}  # a slice's part: one that lives or ended, before one that died
+            started, alive = [], []  # the windows parts walk or walked; of those, not dead
             for start, end, status in parent.parts.values_list(
                 "window_start", "window_end", "status"
             ):
-                if state.get((start, end), RunStatus.ABANDONED) == RunStatus.ABANDONED:
-                    state[start, end] = status
+                started.append((start, end))
+                if status != RunStatus.ABANDONED:
+                    alive.append((start, end))
             waiting = timezone.now() < grace_ends
-            orphans = [
+            left = [
                 window
-                for window in dict.fromkeys(self.slices)
-                if state.get(window, RunStatus.RUNNING if waiting else None)
-                in (None, RunStatus.ABANDONED)
+                for window in dict.fromkeys(self.subslices)
+                if window[0] <= window[1]  # an empty sub-slice has nothing to walk
+                and not _within(window, alive)
             ]
-            if not orphans and waiting and set(self.slices) - state.keys():
+            orphans = [window for window in left if not waiting or _within(window, started)]
+            if not orphans and left:
                 time.sleep(0.5)  # parts not yet started may still come
                 continue
             taken = False
@@ -303,6 +321,11 @@ class Work:
                 taken = True
             if not taken:
                 return
+
+
+def _within(window: tuple[datetime, datetime], windows: list[tuple[datetime, datetime]]) -> bool:
+    """Whether `window` lies inside one of `windows`."""
+    return any(start <= window[0] and window[1] <= end for start, end in windows)
 
 
 class Batches:

@@ -92,13 +92,13 @@ def start_parts(
 
 def join_run(run_id, *, window: tuple[datetime, datetime]) -> ReminderRun | None:
     """Record a part of the run `run_id` over the slice `window`, run by this
-    process; None if the run has ended, or another part has that slice (a part that
-    started late finds it taken over by those that did not wait for it). A slice
-    whose part died may be taken again."""
+    process; None if the run has ended, or another part has any of that slice (a
+    part that started late finds it taken over by those that did not wait for it).
+    What a part that died had may be taken again."""
     with transaction.atomic(durable=True):
         run = ReminderRun.objects.select_for_update().get(pk=run_id)
         start, end = window
-        taken = run.parts.filter(window_start=start, window_end=end).exclude(
+        taken = run.parts.filter(window_start__lte=end, window_end__gte=start).exclude(
             status=Status.ABANDONED
         )
         if run.status != Status.RUNNING or taken.exists():

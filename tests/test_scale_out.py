@@ -16,11 +16,20 @@ from django.utils import timezone
 from django_q.brokers.redis_broker import Redis
 from django_q.tasks import async_task
 
+from reminders_app import jobs
 from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.plan import aware
 from reminders_app.schedule import JOB_FUNC as JOB
 from tests.factories import create_due_tasks
 from tests.outcomes import assert_each_task_sent_exactly_once
-from tests.processes import child_env, message_lines, run_manage, run_many, wait_for
+from tests.processes import (
+    child_env,
+    message_lines,
+    run_manage,
+    run_many,
+    start_manage,
+    wait_for,
+)
 from tests.smtp import Relay, free_port
 from tests.test_cluster import make_due
 
@@ -202,6 +211,58 @@ def test_send_reminders_workers_runs_one_run_in_parts_in_processes(now):
     assert len(parts) == 4 and len({part.worker for part in parts}) == 4
     assert all(part.sent > 0 for part in parts)
     assert_each_task_sent_exactly_once(task_ids)
+
+
+def test_a_part_that_never_starts_has_its_slice_shared_by_the_others(
+    now, settings, monkeypatch, tmp_path
+):
+    # a run in four parts whose fourth part is lost (the broker dropped it): parts
+    # 1 and 2 in processes of their own, part 0 here
+    relay = Relay(delay=0.1).start()
+    settings.REMINDER_CHANNEL = EMAIL
+    settings.REMINDER_DELIVERY_CONCURRENCY = CONCURRENCY
+    for name, value in relay.settings().items():
+        setattr(settings, name, value)
+    monkeypatch.setattr(jobs, "PROCESS_START_GRACE", 3)
+    task_ids = create_due_tasks(960, first_due=now + timedelta(hours=1))
+    started, lost = [], []
+
+    def launch(**part):
+        if part["part"] == 3:
+            lost.append(part)
+            return
+        started.append(
+            start_manage(
+                *("send_reminders", "--part", json.dumps(part)),
+                env=child_env(**mail_env(relay)),
+                stdout=subprocess.DEVNULL,
+                stderr=(tmp_path / f"part{part['part']}.log").open("w"),
+            )
+        )
+
+    try:
+        # WHEN the run goes on without it
+        summary = jobs.process_reminders(now=now, workers=4, launch=launch)
+        for child in started:
+            assert child.wait(timeout=120) == 0, child.stderr.name
+    finally:
+        relay.stop()
+
+    # THEN the slice it never started was walked in sub-slices by more than one of
+    # the parts that did, each task mailed once, and the run succeeded
+    ((start, end),) = [tuple(map(aware, window)) for window in lost[0]["slices"][3:]]
+    takers = set(
+        ReminderLog.objects.filter(due_at__range=(start, end)).values_list("run_id", flat=True)
+    )
+    run = ReminderRun.objects.get(parent__isnull=True)
+    parts = run.parts.all()
+    workers = {part.worker for part in parts if part.pk in takers}
+    assert len(workers) >= 2
+    assert not parts.filter(window_start=start, window_end=end).exists()
+    sent_once(relay, task_ids)
+    run.refresh_from_db()
+    assert (run.status, run.sent) == ("succeeded", len(task_ids))
+    assert summary.status == "succeeded"
 
 
 @pytest.mark.parametrize("value", ["0", "65", "two"])
