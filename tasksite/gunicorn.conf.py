@@ -4,6 +4,8 @@ both start `gunicorn -c tasksite/gunicorn.conf.py tasksite.wsgi`. The address to
 and the environment."""
 
 import logging
+import os
+import sys
 
 from tasksite.log_format import JSON_FORMATTER, STDERR_HANDLER
 
@@ -28,3 +30,18 @@ logconfig_dict = {
 access_log_format = "%(m)s %(U)s %(s)s %(B)s bytes %(M)s ms"
 # Python's warnings through logging, as Django's LOGGING_CONFIG does in the workers.
 logging.captureWarnings(True)
+
+
+def on_starting(server):
+    """Read the settings once in the master, before any worker boots: a bad
+    environment variable is one line and exit 2, as with manage.py, not a traceback
+    from each worker that fails to boot."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tasksite.settings")
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 - reading one loads them all
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        sys.exit(2)

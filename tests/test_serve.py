@@ -9,6 +9,8 @@ localhost reaches the pages.
 import gzip
 import json
 import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from http.cookiejar import CookieJar
@@ -19,6 +21,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.gunicorn import gunicorn, prepare, production_env, scratch_database
+from tests.processes import PROJECT
 
 PASSWORD = "a-long-admin-password-1"
 
@@ -156,3 +159,25 @@ def test_readyz_answers_503_without_its_database_in_one_warning_line(unreachable
     (logged,) = [line for line in lines if line["logger"] == "django.request"]
     assert (logged["level"], logged["message"]) == ("WARNING", "Service Unavailable: /readyz")
     assert not [line for line in lines if line["level"] in {"ERROR", "CRITICAL"}]
+
+
+def test_a_bad_environment_variable_stops_gunicorn_with_one_line(tmp_path):
+    # gunicorn started directly, as a process manager other than systemd may
+    env = production_env(tmp_path, DATABASE_URL="sqlite:///unused.sqlite3", DJANGO_SECRET_KEY="")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "tasksite/gunicorn.conf.py", "tasksite.wsgi"]
+        + ["--bind", "127.0.0.1:0"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    messages = [line for line in result.stderr.splitlines() if not line.startswith("{")]
+    assert messages == [
+        "configuration error: DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false"
+    ]
