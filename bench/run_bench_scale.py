@@ -20,6 +20,7 @@ sent twice where that cannot happen (the relay's count is printed, not judged).
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -135,6 +136,7 @@ def clusters_run(env: dict, workdir: Path) -> dict:
             if time.monotonic() > deadline or any(c.poll() is not None for c in clusters):
                 raise BenchError("the clusters did not start")
             time.sleep(0.2)
+        logging.getLogger("django-q").setLevel(logging.WARNING)  # not its "Enqueued" line
         async_task("reminders_app.jobs.process_reminders", now=NOW, trigger="admin")
         while not ReminderRun.objects.filter(
             parent__isnull=True, finished_at__isnull=False
