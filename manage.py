@@ -7,15 +7,12 @@ import sys
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tasksite.settings")
-    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    try:
+    from tasksite.env import exit_on_bad_config
+
+    with exit_on_bad_config():
         execute_from_command_line(sys.argv)
-    except ImproperlyConfigured as exc:
-        # A bad environment variable: one line naming it, exit 2, no traceback.
-        sys.stderr.write(f"configuration error: {exc}\n")
-        sys.exit(2)
 
 
 if __name__ == "__main__":

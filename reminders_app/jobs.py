@@ -229,8 +229,7 @@ class Work:
 
     def __init__(self, plan, *, run, channel, stop, slices=None, subslices=None, own=None):
         self.plan, self.run, self.channel, self.stop = plan, run, channel, stop
-        self.slices, self.own = slices, own
-        self.subslices = subslices or slices
+        self.slices, self.subslices, self.own = slices, subslices, own
         self.grace = PART_START_GRACE  # see process_part
 
     def walk_only(self, window: tuple[datetime, datetime]) -> RunSummary:

@@ -1,4 +1,4 @@
-"""Typed readers for settings that come from the environment.
+"""Typed readers for settings that come from the environment, and what a bad one does.
 
 Each reader raises ImproperlyConfigured naming the variable when its value cannot
 be used, so a bad deploy stops at start-up instead of misbehaving later.
@@ -6,7 +6,9 @@ be used, so a bad deploy stops at start-up instead of misbehaving later.
 
 import os
 import re
+import sys
 import zoneinfo
+from contextlib import contextmanager
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
@@ -16,6 +18,17 @@ from reminders_app.conf import check_task_url, positive
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+@contextmanager
+def exit_on_bad_config():
+    """What a bad variable does to a process (manage.py, gunicorn's master): one line,
+    `configuration error: <problem>`, on stderr and exit status 2, no traceback."""
+    try:
+        yield
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        sys.exit(2)
 
 
 def env_bool(name: str, default: bool) -> bool:

@@ -5,7 +5,6 @@ and the environment."""
 
 import logging
 import os
-import sys
 
 from tasksite.log_format import JSON_FORMATTER, STDERR_HANDLER
 
@@ -38,10 +37,8 @@ def on_starting(server):
     from each worker that fails to boot."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tasksite.settings")
     from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
 
-    try:
+    from tasksite.env import exit_on_bad_config
+
+    with exit_on_bad_config():
         settings.INSTALLED_APPS  # noqa: B018 - reading one loads them all
-    except ImproperlyConfigured as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        sys.exit(2)
