@@ -46,3 +46,19 @@ def test_the_runs_list_shows_the_run_and_its_page_its_parts(admin_client, run_in
     assert [run.pk for run in listed.context["cl"].result_list] == [run_in_parts.pk]
     html = page.content.decode()
     assert "host-0:1000" in html and "host-1:1001" in html
+
+
+def test_a_run_in_one_process_has_no_parts_table(admin_client, run_in_parts):
+    single = ReminderRunFactory(sent=5, selected=5)
+
+    pages = {
+        run.pk: admin_client.get(reverse("admin:reminders_app_reminderrun_change", args=[run.pk]))
+        for run in (single, run_in_parts)
+    }
+
+    tables = {
+        pk: [inline.opts.verbose_name_plural for inline in page.context["inline_admin_formsets"]]
+        for pk, page in pages.items()
+    }
+    assert tables == {single.pk: [], run_in_parts.pk: ["parts"]}
+    assert 'class="inline-heading"' not in pages[single.pk].content.decode()

@@ -108,6 +108,11 @@ class ReminderRunAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     inlines = [PartInline]
 
+    def get_inlines(self, request, obj):
+        """The parts table on the page of a run in parts only: a run in one
+        process has none to list."""
+        return self.inlines if obj is not None and obj.parts.exists() else []
+
     def get_queryset(self, request):
         """The list shows runs; a run in parts lists its parts on its own page."""
         runs = super().get_queryset(request)
