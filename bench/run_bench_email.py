@@ -128,7 +128,7 @@ def reminder_mail():
     from tasks_app.models import Task
 
     task = Task.objects.order_by("pk").first()
-    reminder = Reminder(log_id=0, task_id=task.pk, due_at=task.due_at, attempts=0)
+    reminder = Reminder(0, task.pk, task.owner_id, task.due_at, attempts=0)
     channel = EmailChannel()
     channel.prepare([reminder], now=timezone.now())
     return channel.message(reminder)

@@ -1,6 +1,7 @@
-"""What the django-q2 cluster may run: reminders_app's own task functions and those
-listed in Q_CLUSTER_ALLOWED_FUNCTIONS. Nothing else a schedule row or a queued task
-names runs, whoever wrote it:
+"""What the django-q2 cluster may run, once a project turns the guard on by setting
+Q_CLUSTER_ALLOWED_FUNCTIONS (this project does; a host that leaves it unset, None,
+keeps its own django-q2 use as it was): reminders_app's own task functions and those
+listed. Nothing else a schedule row or a queued task names runs, whoever wrote it:
 
 - the schedule admin refuses, with a form error, a function or hook not allowed
   (reminders_app.admin.schedule), superusers included;
@@ -9,8 +10,9 @@ names runs, whoever wrote it:
   scheduled, queued or run in-process (`sync`), after loading the function and
   right before calling it, so no row in the database can get past it. The refused
   task is recorded as a django-q2 failure and never retried;
-- `manage.py check` (reminders_app.E002), `reminders_status` and /healthz name any
-  schedule that names one.
+- `manage.py check --deploy` (reminders_app.E002), `reminders_status` and /healthz
+  name any schedule that names one. Nothing refused stops `migrate`, `qcluster` or any
+  other command: the cluster starts, runs what is allowed and refuses the rest.
 """
 
 import logging
@@ -28,8 +30,13 @@ logger = logging.getLogger(__name__)
 OWN_FUNCTIONS = frozenset({JOB_FUNC, PART_FUNC})
 
 
+def guard_on() -> bool:
+    """Whether the project set Q_CLUSTER_ALLOWED_FUNCTIONS (an empty list included)."""
+    return settings.Q_CLUSTER_ALLOWED_FUNCTIONS is not None
+
+
 def allowed_functions() -> frozenset[str]:
-    return OWN_FUNCTIONS | frozenset(settings.Q_CLUSTER_ALLOWED_FUNCTIONS)
+    return OWN_FUNCTIONS | frozenset(settings.Q_CLUSTER_ALLOWED_FUNCTIONS or ())
 
 
 def dotted_path(func) -> str | None:
@@ -43,7 +50,7 @@ def dotted_path(func) -> str | None:
 
 
 def is_allowed(func) -> bool:
-    return dotted_path(func) in allowed_functions()
+    return not guard_on() or dotted_path(func) in allowed_functions()
 
 
 def not_allowed_message(func) -> str:
@@ -63,6 +70,8 @@ def forbidden_schedules() -> list:
     """
     from django_q.models import Schedule
 
+    if not guard_on():
+        return []
     allowed = allowed_functions()
     hook_set = Q(hook__isnull=False) & ~Q(hook="")
     return list(

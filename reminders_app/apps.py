@@ -5,6 +5,9 @@ from django.db.models.signals import post_migrate
 class RemindersAppConfig(AppConfig):
     name = "reminders_app"
     verbose_name = "Reminders"
+    # The app's own ids, whatever the host's DEFAULT_AUTO_FIELD: a host on AutoField
+    # gets no migration to make inside site-packages.
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
         from django_q.signals import post_execute_in_worker, pre_enqueue, pre_execute

@@ -6,10 +6,9 @@ The schedule checks read the database, and say nothing when it cannot be read
 
 import pydoc
 
-from django.contrib.auth import get_user_model
 from django.core.checks import Error, Warning, register
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
-from django.db import DatabaseError, models
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 from django.utils.text import capfirst
 from django_q.conf import Conf
 from django_q.models import Schedule
@@ -17,6 +16,7 @@ from django_q.models import Schedule
 from reminders_app.allowed import forbidden_schedules, schedule_problem
 from reminders_app.channels import get_channel
 from reminders_app.conf import settings, task_fields, task_model
+from reminders_app.roles import due_time, open_lookups, task_open_problem, task_role_problems
 from reminders_app.schedule import JOB_FUNC, SCHEDULE_NAME
 
 
@@ -63,11 +63,13 @@ def check_schedule(app_configs=None, **kwargs):
     ]
 
 
-@register()
+@register(deploy=True)
 def check_allowed_functions(app_configs=None, **kwargs):
-    """An error per schedule naming a function (or hook) the cluster refuses to run
-    (reminders_app.allowed): it stops `migrate` and `qcluster` until the schedule is
-    deleted or its function allowed, so a deploy cannot pass over it unseen."""
+    """With the guard on, an error per schedule naming a function (or hook) the
+    cluster refuses to run (reminders_app.allowed). A deploy check: it fails
+    `check --deploy`, and never stops `migrate`, `qcluster` or any other command (the
+    cluster starts, runs what is allowed and refuses the rest); `reminders_status`
+    and /healthz report the same schedules."""
     if app_configs is not None and not any(c.name == "reminders_app" for c in app_configs):
         return []
     try:
@@ -77,8 +79,8 @@ def check_allowed_functions(app_configs=None, **kwargs):
     return [
         Error(
             f"{capfirst(schedule_problem(schedule))}.",
-            hint="The admin deletes it under Django Q > Scheduled tasks. Until then `migrate` "
-            "and `qcluster` refuse to start (--skip-checks passes).",
+            hint="The admin deletes it under Django Q > Scheduled tasks. Until then the "
+            "cluster refuses to run it, and reminders_status and /healthz are unhealthy.",
             id="reminders_app.E002",
         )
         for schedule in schedules
@@ -125,58 +127,41 @@ def check_channel(app_configs=None, **kwargs):
 
 @register()
 def check_task_model(app_configs=None, **kwargs):
-    """Errors for a REMINDER_TASK_MODEL or REMINDER_TASK_FIELDS the job cannot use, one
-    line each; a warning naming the index the job's query needs for speed."""
+    """Errors for a REMINDER_TASK_MODEL, REMINDER_TASK_FIELDS, REMINDER_TASK_OPEN or
+    REMINDER_DUE_TIME the job cannot use, one line each; a warning naming the index
+    the job's query needs for speed."""
     try:
-        model, roles = task_model(), task_fields()
+        model, fields = task_model(), task_fields()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="reminders_app.E003")]
-    name = settings.REMINDER_TASK_MODEL
     errors = [
         Error(f"REMINDER_TASK_FIELDS: {problem}", id="reminders_app.E003")
-        for problem in task_field_problems(model, roles, name=name)
+        for problem in task_role_problems(model, fields)
     ]
-    if errors or _has_due_index(model, roles.due_at):
+    if problem := task_open_problem(model):
+        errors.append(Error(problem, id="reminders_app.E003"))
+    try:
+        due_time()
+    except ImproperlyConfigured as exc:
+        errors.append(Error(str(exc), id="reminders_app.E003"))
+    if errors or _has_due_index(model, fields.due_at):
         return errors
+    condition = ", ".join(
+        f"{lookup}={value!r}"
+        for lookup, value in {
+            **open_lookups(model, fields),
+            f"{fields.due_at}__isnull": False,
+        }.items()
+    )
     return [
         Warning(
-            f"{name} has no index on ({roles.due_at}, id): the reminder job reads open, dated "
-            "tasks in that order, so each run scans the whole table.",
+            f"{model._meta.label} has no index on ({fields.due_at}, id): the reminder job "
+            "reads open, dated tasks in that order, so each run scans the whole table.",
             hint=f"Add to {model.__name__}.Meta.indexes: models.Index(fields=["
-            f"{roles.due_at!r}, 'id'], name=..., condition=models.Q({roles.completed_at}"
-            f"__isnull=True, {roles.due_at}__isnull=False))",
+            f"{fields.due_at!r}, 'id'], name=..., condition=models.Q({condition}))",
             id="reminders_app.W004",
         )
     ]
-
-
-def task_field_problems(model, roles, *, name: str) -> list[str]:
-    """What is wrong with the task model's field for each role, a sentence each."""
-    kinds = {
-        "due_at": (models.DateTimeField,),
-        "completed_at": (models.DateTimeField,),
-        "owner": (models.ForeignKey,),
-        "title": (models.CharField, models.TextField),
-    }
-    problems = []
-    for role, types in kinds.items():
-        field_name = getattr(roles, role)
-        try:
-            field = model._meta.get_field(field_name)
-        except FieldDoesNotExist:
-            problems.append(f"{name} has no field {field_name!r} (the {role!r} role)")
-            continue
-        if not isinstance(field, types):
-            wanted = " or ".join(t.__name__ for t in types)
-            problems.append(
-                f"{name}.{field_name} (the {role!r} role) is a {type(field).__name__}, "
-                f"not a {wanted}"
-            )
-        elif role == "completed_at" and not field.null:
-            problems.append(f"{name}.{field_name} (the 'completed_at' role) must be nullable")
-        elif role == "owner" and field.related_model is not get_user_model():
-            problems.append(f"{name}.{field_name} (the 'owner' role) must point at the user model")
-    return problems
 
 
 def _has_due_index(model, due_field: str) -> bool:

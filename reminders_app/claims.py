@@ -2,10 +2,11 @@
 
 A run owns a reminder only if its INSERT of the row succeeded, or if its conditional
 UPDATE took over a row that a dead run or an earlier failure left behind: the unique
-constraint `reminder_once_per_due_date` on (task, due_at) arbitrates, whatever else
-runs at the same time. After delivery the owner records the outcome: sent, failed
-(to be retried, or given up), suppressed (not to be sent) or released (handed back
-undelivered).
+constraint `reminder_once_per_recipient` on (task, recipient, due_at) arbitrates,
+whatever else runs at the same time. A takeover only ever pairs a task with a person
+the selection names now, so a claim never reaches someone no longer on the task.
+After delivery the owner records the outcome: sent, failed (to be retried, or given
+up), suppressed (not to be sent) or released (handed back undelivered).
 
 The claim SQL is generated: its columns come from the model's metadata, its
 takeover condition is compiled from ReminderLogQuerySet.takeable_q(), and every
@@ -14,7 +15,6 @@ know about stops the claim (and fails tests/test_claims.py) instead of being lef
 at whatever the database defaults it to.
 """
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,15 +27,17 @@ from django.utils import timezone
 from reminders_app.channels import DeliveryError, Reminder
 from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.plan import MAX_RETRY_DELAY, Keyset, RunPlan, aware
-from reminders_app.selection import candidates_query
+from reminders_app.selection import due_reminders, next_batch
+from reminders_app.sql import compiled_where, db_datetime, named, quoted_columns
 
 Status = ReminderLog.Status
 RETRY_BACKOFF = timedelta(minutes=5)
 
 # What a new claim writes in each column: SQL over the candidate row `cand`
-# (id, due_at) and the named parameters of claim_batch().
+# (id, recipient, due_at) and the named parameters of claim_batch().
 INSERTED = {
     "task_id": "cand.id",
+    "recipient_id": "cand.recipient",
     "due_at": "cand.due_at",
     "status": "%(status)s",
     "run_id": "%(run_id)s",
@@ -57,7 +59,7 @@ TAKEN_OVER = {
     "error": "''",
 }
 # What a takeover keeps: the reminder's identity and when it was first claimed.
-KEPT_ON_TAKEOVER = {"id", "task_id", "due_at", "created_at"}
+KEPT_ON_TAKEOVER = {"id", "task_id", "recipient_id", "due_at", "created_at"}
 
 
 class UnknownColumn(RuntimeError):
@@ -83,11 +85,14 @@ def claim_batch(plan: RunPlan, *, after: Keyset | None, run: ReminderRun, sent: 
     params = {
         "status": Status.SENT if sent else Status.CLAIMED,
         "run_id": ReminderLog._meta.get_field("run").get_db_prep_value(run.pk, connection),
-        "at": connection.ops.adapt_datetimefield_value(at),
-        "sent_at": connection.ops.adapt_datetimefield_value(at) if sent else None,
+        "at": db_datetime(at),
+        "sent_at": db_datetime(at) if sent else None,
         "attempts": 1 if sent else 0,
     }
-    take, take_params = _named(*_takeable_where(plan), prefix="take")
+    take, take_params = named(
+        *compiled_where(ReminderLog, ReminderLog.objects.takeable_q(**plan.policy)),
+        prefix="take",
+    )
     params |= take_params
     if connection.vendor == "postgresql":
         return _claim_in_one_statement(plan, after=after, params=params, take=take)
@@ -95,77 +100,82 @@ def claim_batch(plan: RunPlan, *, after: Keyset | None, run: ReminderRun, sent: 
 
 
 # PostgreSQL: selection, takeover and insert in one round trip. The candidates'
-# columns are named (id, due_at) whatever the task model calls them. Each data-modifying
-# CTE sees the same snapshot; the unique constraint still decides every race (a
-# concurrent claim makes the INSERT do nothing for that row, and a concurrent
+# columns are named (id, recipient, due_at) whatever the task model calls them. Each
+# data-modifying CTE sees the same snapshot; the unique constraint still decides every
+# race (a concurrent claim makes the INSERT do nothing for that row, and a concurrent
 # takeover makes the UPDATE re-check its condition). The last row describes the
 # batch: its last candidate's keyset and how many candidates it had.
 _ONE_STATEMENT = """
-WITH cand(id, due_at) AS MATERIALIZED ({candidates}),
+WITH cand(id, recipient, due_at) AS MATERIALIZED ({candidates}),
 took AS ({update}),
 ins AS ({insert})
 SELECT * FROM took UNION ALL SELECT * FROM ins
 UNION ALL
-(SELECT NULL, id, due_at, (SELECT count(*) FROM cand) FROM cand
- ORDER BY due_at DESC, id DESC LIMIT 1)
+(SELECT NULL, id, recipient, due_at, (SELECT count(*) FROM cand) FROM cand
+ ORDER BY due_at DESC, id DESC, recipient DESC LIMIT 1)
 """
 
 
 def _claim_in_one_statement(plan, *, after, params, take) -> Batch:
-    candidates, candidate_params = _named(
-        *candidates_query(plan, after=after).query.sql_with_params(), prefix="cand"
-    )
+    candidates, candidate_params = due_reminders(plan, after=after, limit=plan.batch_size)
     update, insert = _claim_sql(take)
     sql = _ONE_STATEMENT.format(candidates=candidates, update=update, insert=insert)
     rows = _fetch(sql, params | candidate_params)
-    claimed = [Reminder(pk, task_id, due, prior) for pk, task_id, due, prior in rows if pk]
-    keyset = [(task_id, due, count) for pk, task_id, due, count in rows if pk is None]
+    claimed = [
+        Reminder(pk, task, person, due, prior) for pk, task, person, due, prior in rows if pk
+    ]
+    keyset = [row[1:] for row in rows if row[0] is None]
     if not keyset:
         return Batch(0, None, [])
-    ((last_id, last_due, selected),) = keyset
-    return Batch(selected, Keyset(last_due, last_id), claimed)
+    ((last_task, last_person, last_due, selected),) = keyset
+    return Batch(selected, Keyset(last_due, last_task, last_person), claimed)
 
 
 def _claim_in_steps(plan, *, after, params, take) -> Batch:
     """SQLite: the same UPDATE and INSERT, over the candidates as a VALUES list.
     SQLite's IMMEDIATE transactions (settings.py) run one batch at a time, so
     nothing changes between the steps."""
-    candidates = list(candidates_query(plan, after=after))
+    candidates = next_batch(plan, after=after)
     if not candidates:
         return Batch(0, None, [])
-    values = ", ".join(f"(%(c{i}_id)s, %(c{i}_due)s)" for i in range(len(candidates)))
-    for i, (task_id, due) in enumerate(candidates):
-        params[f"c{i}_id"] = task_id
-        params[f"c{i}_due"] = connection.ops.adapt_datetimefield_value(due)
-    with_cand = f"WITH cand(id, due_at) AS (VALUES {values}) "
+    values = ", ".join(
+        f"(%(c{i}_task)s, %(c{i}_person)s, %(c{i}_due)s)" for i in range(len(candidates))
+    )
+    for i, (task_id, person_id, due) in enumerate(candidates):
+        params[f"c{i}_task"] = task_id
+        params[f"c{i}_person"] = person_id
+        params[f"c{i}_due"] = db_datetime(due)
+    with_cand = f"WITH cand(id, recipient, due_at) AS (VALUES {values}) "
     update, insert = _claim_sql(take)
     rows = _fetch(with_cand + update, params) + _fetch(with_cand + insert, params)
-    claimed = [Reminder(pk, task_id, aware(due), prior) for pk, task_id, due, prior in rows]
-    last_id, last_due = candidates[-1]
-    return Batch(len(candidates), Keyset(last_due, last_id), claimed)
+    claimed = [
+        Reminder(pk, task, person, aware(due), prior) for pk, task, person, due, prior in rows
+    ]
+    last_task, last_person, last_due = candidates[-1]
+    return Batch(len(candidates), Keyset(last_due, last_task, last_person), claimed)
 
 
 def _claim_sql(take: str) -> tuple[str, str]:
     """The takeover UPDATE and the claiming INSERT, each returning
-    (id, task_id, due_at, attempts before this one) per row claimed."""
+    (id, task_id, recipient_id, due_at, attempts before this one) per row claimed."""
     log, col = _columns()
     assignments = ", ".join(
         f"{col[name]} = {value.format(column=f'{log}.{col[name]}')}"
         for name, value in TAKEN_OVER.items()
     )
+    returning = ", ".join(f"{log}.{col[name]}" for name in ("id", "task_id", "recipient_id"))
     update = (
         f"UPDATE {log} SET {assignments} FROM cand "  # noqa: S608 - names from model metadata
-        f"WHERE {log}.{col['task_id']} = cand.id AND {log}.{col['due_at']} = cand.due_at "
-        f"AND ({take}) "
-        f"RETURNING {log}.{col['id']}, {log}.{col['task_id']}, {log}.{col['due_at']}, "
-        f"{log}.{col['attempts']} - %(attempts)s"
+        f"WHERE {log}.{col['task_id']} = cand.id AND {log}.{col['recipient_id']} = cand.recipient "
+        f"AND {log}.{col['due_at']} = cand.due_at AND ({take}) "
+        f"RETURNING {returning}, {log}.{col['due_at']}, {log}.{col['attempts']} - %(attempts)s"
     )
     insert = (
         f"INSERT INTO {log} ({', '.join(col[name] for name in INSERTED)}) "  # noqa: S608
         f"SELECT {', '.join(INSERTED.values())} FROM cand "
         "WHERE true "  # lets SQLite tell the upsert clause from a join's ON
-        f"ON CONFLICT ({col['task_id']}, {col['due_at']}) DO NOTHING "
-        f"RETURNING {col['id']}, {col['task_id']}, {col['due_at']}, 0"
+        f"ON CONFLICT ({col['task_id']}, {col['recipient_id']}, {col['due_at']}) DO NOTHING "
+        f"RETURNING {col['id']}, {col['task_id']}, {col['recipient_id']}, {col['due_at']}, 0"
     )
     return update, insert
 
@@ -174,50 +184,36 @@ def _claim_sql(take: str) -> tuple[str, str]:
 def _columns() -> tuple[str, dict[str, str]]:
     """The log's quoted table name and its quoted column names by attribute name;
     UnknownColumn when a field is missing from INSERTED or TAKEN_OVER."""
-    fields = {field.attname: field for field in ReminderLog._meta.concrete_fields}
-    unknown = (fields.keys() - {ReminderLog._meta.pk.attname} - INSERTED.keys()) | (
-        fields.keys() - KEPT_ON_TAKEOVER - TAKEN_OVER.keys()
+    fields = {field.attname for field in ReminderLog._meta.concrete_fields}
+    unknown = (fields - {ReminderLog._meta.pk.attname} - INSERTED.keys()) | (
+        fields - KEPT_ON_TAKEOVER - TAKEN_OVER.keys()
     )
     if unknown:
         raise UnknownColumn(
             f"reminders_app.claims does not know what to write in {sorted(unknown)}"
         )
-    quote = connection.ops.quote_name
-    return quote(ReminderLog._meta.db_table), {
-        name: quote(field.column) for name, field in fields.items()
-    }
-
-
-def _takeable_where(plan: RunPlan) -> tuple[str, Sequence]:
-    """ReminderLogQuerySet.takeable_q() compiled to SQL over the log's own table
-    name: the ORM's definition, not a copy of it."""
-    query = ReminderLog.objects.filter(ReminderLog.objects.takeable_q(**plan.policy)).query
-    compiler = query.get_compiler(connection=connection)
-    return compiler.compile(query.where)
-
-
-_PLACEHOLDER = re.compile(r"(?<!%)%s")
-
-
-def _named(sql: str, params: Sequence, *, prefix: str) -> tuple[str, dict]:
-    """Django's compiled SQL with its positional %s placeholders renamed
-    %(prefix0)s, %(prefix1)s, ... so it can join a statement with named ones."""
-    names = iter(range(len(params)))
-    named = _PLACEHOLDER.sub(lambda _: f"%({prefix}{next(names)})s", sql)
-    return named, {f"{prefix}{i}": value for i, value in enumerate(params)}
+    return quoted_columns(ReminderLog)
 
 
 def _fetch(sql: str, params: dict) -> list[tuple]:
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and _on_psycopg3():
             # psycopg's own timestamptz loader, compiled: Django's is pure Python and
             # parsing each claim's due date took a third of the job's own time at
             # 100,000 reminders. Both give aware datetimes in the session's UTC.
+            # (psycopg2 parses timestamps in C already.)
             from psycopg.types.datetime import TimestamptzLoader
 
             cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def _on_psycopg3() -> bool:
+    """Whether Django's PostgreSQL backend runs on psycopg 3 (else psycopg2)."""
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    return is_psycopg3
 
 
 # --- outcomes ---------------------------------------------------------------------

@@ -7,11 +7,13 @@ which answers Django's settings first and these defaults second, so a test's
 override_settings() or the `settings` fixture reaches them as usual.
 
 The task model is the host's: REMINDER_TASK_MODEL names it ("app_label.Model"),
-REMINDER_TASK_FIELDS maps the four roles the app needs to its field names.
+REMINDER_TASK_FIELDS maps the roles the app reads to its field names, and
+reminders_app.roles reads the model through them.
 """
 
 import math
 from dataclasses import dataclass
+from datetime import time
 from urllib.parse import urlsplit
 
 from django.apps import apps
@@ -25,9 +27,16 @@ MAX_WINDOW_HOURS = 100 * 365 * 24
 MAX_WORKERS = 64
 
 DEFAULTS = {
-    # The model reminders are for, and the names of its fields for each role.
-    "REMINDER_TASK_MODEL": "tasks_app.Task",
+    # The model reminders are for ("app_label.ModelName"): the host sets it (check
+    # reminders_app.E003 says so when it does not), and the names of its fields for each
+    # role, where they differ from the roles' own names.
+    "REMINDER_TASK_MODEL": None,
     "REMINDER_TASK_FIELDS": {},
+    # Field lookups an open task matches, such as {"status__in": [1, 2]}; they replace
+    # the completed_at role. None: open means completed_at is null (or false).
+    "REMINDER_TASK_OPEN": None,
+    # The time of day ("HH:MM") a date-only due date falls due, in the recipient's zone.
+    "REMINDER_DUE_TIME": "09:00",
     "REMINDER_WINDOW_HOURS": 24,
     # A claim older than this, left by a run that died, may be taken over. Claims
     # are dated per batch, so it must exceed the time one batch takes to deliver.
@@ -42,7 +51,8 @@ DEFAULTS = {
     # Parts a run started by the schedule or the admin's Send now spreads over, each a
     # django-q2 task that any worker of any cluster sharing the broker may take.
     "REMINDER_WORKERS": 1,
-    # The zone due times are shown in to owners without a preference of their own.
+    # The zone of recipients without a preference of their own: due times are shown in
+    # it, and a date-only due date falls due in it.
     "REMINDER_DEFAULT_TIME_ZONE": "UTC",
     # The site's public address: links in mail, and the domain of their Message-IDs.
     "SITE_URL": "http://127.0.0.1:8000",
@@ -53,7 +63,8 @@ DEFAULTS = {
     "REMINDER_TASK_URL": "",
     # Dotted paths of functions the django-q2 cluster may run beyond this app's own
     # (reminders_app.allowed): a schedule or queued task naming any other is refused.
-    "Q_CLUSTER_ALLOWED_FUNCTIONS": (),
+    # None (the default) leaves the guard off: the host's django-q2 use is its own.
+    "Q_CLUSTER_ALLOWED_FUNCTIONS": None,
 }
 
 
@@ -74,12 +85,14 @@ settings = AppSettings()
 
 @dataclass(frozen=True, slots=True)
 class TaskFields:
-    """The task model's field name for each role reminders_app reads."""
+    """The task model's field name for each role reminders_app reads
+    (reminders_app.roles says which kinds of field each may be)."""
 
-    due_at: str = "due_at"  # an aware DateTimeField, null for undated tasks
-    completed_at: str = "completed_at"  # a nullable DateTimeField: null while open
-    owner: str = "owner"  # a ForeignKey to the user model: who is reminded
-    title: str = "title"  # a CharField: what the task is called in mail and admin
+    due_at: str = "due_at"  # when it falls due: a DateTimeField or a DateField
+    completed_at: str = "completed_at"  # open while null (a date or time) or false
+    owner: str = "owner"  # who is reminded: a ForeignKey or ManyToManyField to users
+    fallback_owner: str | None = None  # reminded when owner names nobody: a ForeignKey
+    title: str = "title"  # what the task is called in mail and admin
 
 
 ROLES = tuple(TaskFields.__dataclass_fields__)
@@ -97,14 +110,29 @@ def task_fields() -> TaskFields:
             f"REMINDER_TASK_FIELDS has unknown roles {unknown}; the roles are {list(ROLES)}"
         )
     for role, name in mapping.items():
-        if not isinstance(name, str) or not name:
+        optional = role == "fallback_owner" and name is None
+        if not optional and (not isinstance(name, str) or not name):
             raise ImproperlyConfigured(f"REMINDER_TASK_FIELDS[{role!r}] must be a field name")
     return TaskFields(**mapping)
+
+
+def task_model_name() -> str:
+    """REMINDER_TASK_MODEL, for the reminder log's foreign key and its migrations.
+
+    Until a host sets it, the user model stands in, so that the app still loads and
+    every command stops at check reminders_app.E003, which says in one line what to
+    set (a missing model would be a traceback from the admin or the migration graph)."""
+    return settings.REMINDER_TASK_MODEL or django_settings.AUTH_USER_MODEL
 
 
 def task_model():
     """The model class REMINDER_TASK_MODEL names."""
     name = settings.REMINDER_TASK_MODEL
+    if not name:
+        raise ImproperlyConfigured(
+            "REMINDER_TASK_MODEL is not set: name the model your tasks are, such as "
+            "REMINDER_TASK_MODEL = 'todo.Item' (docs/reusable-app.md)"
+        )
     try:
         return apps.get_model(name, require_ready=False)
     except ValueError:
@@ -134,6 +162,17 @@ def positive(raw: str, *, maximum: float, integer: bool = False) -> float:
     if value > maximum:
         raise ValueError(f"must be at most {maximum:,g}")
     return value
+
+
+def parse_time_of_day(raw: str) -> time:
+    """A time of day written "HH:MM" (24-hour clock); ValueError saying what it must be."""
+    hours, _, minutes = str(raw).partition(":")
+    if not (len(hours) == len(minutes) == 2 and hours.isdigit() and minutes.isdigit()):
+        raise ValueError("must be a time of day written HH:MM, such as 09:00")
+    try:
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError("must be a time of day written HH:MM, such as 09:00") from None
 
 
 def check_task_url(template: str) -> None:

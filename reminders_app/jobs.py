@@ -21,7 +21,7 @@ from reminders_app.models import ReminderRun
 from reminders_app.plan import Keyset, RunPlan, aware
 from reminders_app.runs import Counts
 from reminders_app.schedule import PART_FUNC
-from reminders_app.selection import due_task_ids, slices
+from reminders_app.selection import due_now, slices
 
 # An outside channel (email) claims this many reminders per delivery connection at
 # a time: enough to keep its pool busy, few enough that other processes working the
@@ -56,7 +56,8 @@ class RunSummary:
     run_id: str | None = None
     counts: Counts = field(default_factory=Counts)
     status: str | None = None  # None for a dry run
-    task_ids: list[int] | None = None  # a dry run's answer
+    # A dry run's answer: each due reminder as (task id, recipient id, due_at).
+    due: list[tuple] | None = None
 
     def as_dict(self) -> dict:
         facts = {
@@ -65,8 +66,13 @@ class RunSummary:
             "window_start": self.window_start.isoformat(),
             "window_end": self.window_end.isoformat(),
         }
-        if self.task_ids is not None:
-            facts["task_ids"] = self.task_ids
+        if self.due is not None:
+            # The tasks, each once, in the order they fall due; then every reminder.
+            facts["task_ids"] = list(dict.fromkeys(task_id for task_id, _, _ in self.due))
+            facts["reminders"] = [
+                {"task_id": task_id, "recipient_id": person, "due_at": due.isoformat()}
+                for task_id, person, due in self.due
+            ]
         if self.status is not None:
             facts["status"] = self.status
         return facts
@@ -116,8 +122,8 @@ def process_reminders(
     plan = RunPlan.build(now=now, window_hours=window_hours)
     summary = RunSummary(window_start=plan.start, window_end=plan.end)
     if dry_run:
-        summary.task_ids = list(due_task_ids(plan))
-        summary.counts.selected = len(summary.task_ids)
+        summary.due = list(due_now(plan))
+        summary.counts.selected = len(summary.due)
         return summary
 
     stop = stop or threading.Event()
@@ -193,7 +199,7 @@ def process_part(
     if run is None:
         logger.info("part_late", extra={"event": "part_late", "run_id": run_id, "part": part})
         return None
-    plan = replace(RunPlan.build(now=run.parent.window_start), end=run.parent.window_end)
+    plan = RunPlan.build(now=run.parent.window_start, end=run.parent.window_end)
     _log_start(run, plan, part=part)
     work = Work(
         plan,

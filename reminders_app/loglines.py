@@ -1,6 +1,6 @@
 """A run's log lines, one per reminder it settled, written after each commit so
 that every line stands for a row. They carry ids and times, never a task's title,
-an owner's name or address, or an exception's message (it may quote them)."""
+a person's name or address, or an exception's message (it may quote them)."""
 
 import logging
 import queue
@@ -32,6 +32,7 @@ class RunLog:
                 extra={
                     "event": "reminder_suppressed",
                     "task_id": reminder.task_id,
+                    "recipient_id": reminder.recipient_id,
                     "run_id": self.run_id,
                     "due_at": reminder.due_at.isoformat(),
                     "reminder_id": reminder.log_id,
@@ -50,6 +51,7 @@ class RunLog:
                 extra={
                     "event": "reminder_failed",
                     "task_id": reminder.task_id,
+                    "recipient_id": reminder.recipient_id,
                     "run_id": self.run_id,
                     "due_at": reminder.due_at.isoformat(),
                     "reminder_id": reminder.log_id,
@@ -105,6 +107,7 @@ class SentLines:
                     extra={
                         "event": "reminder_sent",
                         "task_id": reminder.task_id,
+                        "recipient_id": reminder.recipient_id,
                         "run_id": self.run_id,
                         "due_at": reminder.due_at.isoformat(),
                         "reminder_id": reminder.log_id,

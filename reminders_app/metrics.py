@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from reminders_app.models import ReminderRun
 from reminders_app.plan import RunPlan
-from reminders_app.selection import due_reminders
+from reminders_app.selection import count_due
 
 Status = ReminderRun.Status
 # Runs, not their parts: a run in parts holds the sum of its parts' counts.
@@ -30,7 +30,7 @@ class ReminderCollector:
         yield GaugeMetricFamily(
             "reminders_due_unsent",
             "Reminders due now within the window and not yet sent or suppressed.",
-            value=due_reminders(RunPlan.build()).count(),
+            value=count_due(RunPlan.build()),
         )
 
     def _outcomes(self):

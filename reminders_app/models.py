@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from reminders_app.conf import settings
+from reminders_app.conf import settings, task_model_name
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class ReminderLogQuerySet(models.QuerySet):
 
 
 class ReminderLog(models.Model):
-    """One reminder for one task and one due date: the audit trail.
+    """One reminder: one task, one recipient, one due date. The audit trail.
 
     reminders_app.claims is the only code that writes it.
     """
@@ -131,23 +131,38 @@ class ReminderLog(models.Model):
         CLAIMED = "claimed", "Claimed"  # a run owns it and is delivering it
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
-        SUPPRESSED = "suppressed", "Suppressed"  # the owner opted out: not sent, never retried
+        SUPPRESSED = "suppressed", "Suppressed"  # the recipient opted out: never retried
 
     # A due date whose reminder is one of these is done: no run selects it again.
     SETTLED = (Status.SENT, Status.SUPPRESSED)
 
-    # The host's task model (REMINDER_TASK_MODEL), as auth follows AUTH_USER_MODEL.
-    # PROTECT: the trail is evidence, so a task that has reminders (or a user whose
-    # tasks have) cannot be deleted; complete it instead. See docs/architecture.md,
-    # "Deleting tasks".
+    # The host's task model (REMINDER_TASK_MODEL), as auth follows AUTH_USER_MODEL. The
+    # trail is evidence that outlives what it is about: deleting a task (or a person,
+    # below) through the host's own code leaves the row and its id, the way the admin's
+    # LogEntry keeps object_id. So no database constraint, and nothing happens on
+    # delete; every reader copes with a task that is gone (docs/architecture.md,
+    # "Deleting tasks and people").
     task = models.ForeignKey(
-        settings.REMINDER_TASK_MODEL,
-        on_delete=models.PROTECT,
+        task_model_name(),
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="reminders",
         # The unique constraint below starts with task_id and serves lookups by task.
         db_index=False,
     )
-    due_at = models.DateTimeField(help_text="The due date this reminder was for.")
+    # The person reminded: one of the task's owners, or its fallback owner. Null only
+    # on rows claimed before recipients were recorded, for a task without an owner.
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+        # Not indexed: every write pays for an index, and no query looks rows up by
+        # recipient alone.
+        db_index=False,
+    )
+    due_at = models.DateTimeField(help_text="The due instant this reminder was for.")
     status = models.CharField(max_length=10, choices=Status, default=Status.CLAIMED)
     # Its index serves the admin's "reminders of this run" link and run deletion checks.
     run = models.ForeignKey(ReminderRun, on_delete=models.PROTECT, related_name="reminders")
@@ -165,19 +180,21 @@ class ReminderLog(models.Model):
         # its own to maintain on every claim.
         ordering = ["-id"]
         constraints = [
-            # One reminder per task per due date, whatever runs concurrently: every
-            # claim is an INSERT ... ON CONFLICT DO NOTHING against this constraint.
-            models.UniqueConstraint(fields=["task", "due_at"], name="reminder_once_per_due_date"),
+            # One reminder per task, recipient and due date, whatever runs concurrently:
+            # every claim is an INSERT ... ON CONFLICT DO NOTHING against this constraint.
+            models.UniqueConstraint(
+                fields=["task", "recipient", "due_at"], name="reminder_once_per_recipient"
+            ),
         ]
         indexes = [
             # The admin's date hierarchy, "sent at" filter and ordering on sent_at.
             models.Index(fields=["sent_at", "id"], name="reminderlog_sent_idx"),
-            # Used by reminders_app.selection.candidates_query(): walked in the same
-            # (due_at, task) order as task_open_due_idx, so "due tasks without a
-            # settled reminder" is a merge of two index-only scans, however many
-            # are settled.
+            # Used by reminders_app.selection.due_reminders(): walked in the same
+            # (due_at, task) order as the task model's (due date, id) index, so "due
+            # reminders without a settled row" is a merge of two index-only scans,
+            # however many are settled.
             models.Index(
-                fields=["due_at", "task"],
+                fields=["due_at", "task", "recipient"],
                 name="reminderlog_settled_due_idx",
                 condition=Q(status__in=["sent", "suppressed"]),
             ),

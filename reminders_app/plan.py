@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from reminders_app.conf import settings
+from reminders_app.roles import due_instants
 
 # The longest wait before a failed reminder is retried (claims.retry_delay): the
 # job's clock plus the window plus this must be a date Python can hold.
@@ -23,11 +24,13 @@ class InvalidPlan(ValueError):
 
 @dataclass(frozen=True, slots=True, order=True)
 class Keyset:
-    """Where a batch ends and the next begins: the reminder job walks due tasks in
-    (due_at, task id) order, the order of the task_open_due_idx index."""
+    """Where a batch ends and the next begins: the reminder job walks due reminders in
+    (due_at, task id, recipient id) order; for a task model with one owner per task,
+    the order of its (due date, id) index."""
 
     due_at: datetime
     task_id: int
+    recipient_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,10 @@ class RunPlan:
     claim_timeout: timedelta
     max_attempts: int
     batch_size: int  # reminders claimed at a time
+    # A date-only task model's due instants for the run, decided once: (zone, day,
+    # instant) for each zone a recipient has and each day the window can reach
+    # (roles.due_instants); empty for a task model with due times.
+    due_instants: tuple = ()
 
     @property
     def stale_before(self) -> datetime:
@@ -58,9 +65,16 @@ class RunPlan:
         }
 
     @classmethod
-    def build(cls, *, now: datetime | None = None, window_hours: float | None = None):
+    def build(
+        cls,
+        *,
+        now: datetime | None = None,
+        window_hours: float | None = None,
+        end: datetime | None = None,
+    ):
         """The plan for a run at `now` (default: the real clock) over `window_hours`
-        (default: REMINDER_WINDOW_HOURS), with the limits in settings.
+        (default: REMINDER_WINDOW_HOURS), or to `end` (a part: its run's), with the
+        limits in settings.
 
         Raises InvalidPlan, naming the input, for a naive `now`, a window that is not
         a positive finite number of hours, or one that ends past what a date can hold.
@@ -73,16 +87,18 @@ class RunPlan:
             window_hours = settings.REMINDER_WINDOW_HOURS
         if not (isinstance(window_hours, int | float) and math.isfinite(window_hours)):
             raise InvalidPlan(f"window hours must be a finite number, not {window_hours!r}")
+        fixed_end = end
         try:
             window = timedelta(hours=window_hours)
-            end = now + window
-            end + MAX_RETRY_DELAY  # noqa: B018 - a retry of the last reminder must be datable
+            window_end = now + window
+            window_end + MAX_RETRY_DELAY  # noqa: B018 - a retry of the last reminder must be datable
         except OverflowError:
             raise InvalidPlan(
                 f"a {window_hours:g}-hour window from {now.isoformat()} ends after year 9999"
             ) from None
         if window < MIN_WINDOW:
             raise InvalidPlan(f"window hours must be at least 1 second, not {window_hours:g}")
+        end = window_end if fixed_end is None else fixed_end
         return cls(
             start=now,
             end=end,
@@ -90,6 +106,7 @@ class RunPlan:
             claim_timeout=timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT_SECONDS),
             max_attempts=settings.REMINDER_MAX_ATTEMPTS,
             batch_size=settings.REMINDER_BATCH_SIZE,
+            due_instants=due_instants(now, end),
         )
 
 

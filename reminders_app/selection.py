@@ -1,88 +1,214 @@
 """Which reminders are due: reads only. reminders_app.claims turns a selection into
-claims; a dry run lists it.
+claims; a dry run lists it; /metrics counts it.
 
-A task's reminder is due when the task is open, due in the run's window, has no
-settled (sent or suppressed) reminder for that due date, and no other row holds it:
-a live claim, or a failure that waits for its retry or was given up.
+A reminder is one task, one recipient and one due instant. It is due when the task
+is open, the recipient is a person the task names now (each of its owners, else its
+fallback owner), its due instant lies in the run's window, it has no settled (sent or
+suppressed) row, and no other row holds it: a live claim, or a failure that waits for
+its retry or was given up.
+
+The statement is built around the ORM's query of the host's task model (its open
+condition, any lookups REMINDER_TASK_OPEN names, the join to its owners), so the
+model's own definitions reach the SQL unchanged; the rest names only columns read
+from the models' metadata, and every value is a named parameter. A due time is read
+by a range on the task's due column, in the order of its (due date, id) index. A
+date-only due date is read by the range of days the window can reach, then joined to
+the instants the run decided for each recipient's zone (roles.due_instants): no
+function of the column in the WHERE.
 """
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import F, Q
 
-from reminders_app.conf import task_fields, task_model
-from reminders_app.models import ReminderLog
+from reminders_app.models import ReminderLog, ReminderPreference
 from reminders_app.plan import Keyset, RunPlan, aware
+from reminders_app.roles import TaskRoles, due_days, task_roles
+from reminders_app.sql import compiled_where, db_datetime, named, quoted_columns
+
+# The columns of every selection: (id, recipient, due_at), one row per reminder.
+COLUMNS = "c.id, c.recipient, c.due_at"
 
 
-def open_tasks() -> QuerySet:
-    """The task model's open tasks (REMINDER_TASK_MODEL, REMINDER_TASK_FIELDS)."""
-    return task_model()._default_manager.filter(**{f"{task_fields().completed_at}__isnull": True})
-
-
-def due_between(tasks: QuerySet, start, end) -> QuerySet:
-    """Tasks due in [start, end], both ends included."""
-    due = task_fields().due_at
-    return tasks.filter(**{f"{due}__gte": start, f"{due}__lte": end})
-
-
-def _same_reminder(**filters) -> QuerySet[ReminderLog]:
-    """ReminderLog rows for the outer task's current due date."""
-    return ReminderLog.objects.filter(
-        task=OuterRef("pk"), due_at=OuterRef(task_fields().due_at), **filters
-    )
-
-
-def due_reminders(plan: RunPlan, *, after: Keyset | None = None) -> QuerySet:
-    """The due reminders after the keyset `after`, as (task_id, due_at) rows in
-    keyset order: the one definition the claims, dry runs and the health check share."""
+def due_reminders(
+    plan: RunPlan, *, after: Keyset | None = None, limit: int | None = None, ordered=True
+) -> tuple[str, dict]:
+    """The SQL of the due reminders after the keyset `after`, as (id, recipient,
+    due_at) rows (id: the task's), in keyset order: the one definition the claims,
+    dry runs, slices and /metrics share."""
+    roles = task_roles()
     start = plan.start if after is None else after.due_at
-    # Both ranges start at the keyset, so each batch merges the two (due_at, id)
-    # ordered indexes from there instead of from the window's start.
-    settled = _same_reminder(
-        status__in=ReminderLog.SETTLED, due_at__gte=start, due_at__lte=plan.end
+    rows, params = _reminder_rows(roles, plan, start=start)
+    log, col = quoted_columns(ReminderLog)
+    same = (
+        f"{log}.{col['task_id']} = c.id AND {log}.{col['recipient_id']} = c.recipient "
+        f"AND {log}.{col['due_at']} = c.due_at"
     )
-    held = (
-        _same_reminder()
-        .exclude(status__in=ReminderLog.SETTLED)
-        .exclude(ReminderLog.objects.takeable_q(**plan.policy))
+    # Both ranges start at the keyset, so each batch merges the ordered indexes from
+    # there instead of from the window's start.
+    settled, settled_params = named(
+        *compiled_where(
+            ReminderLog,
+            Q(status__in=ReminderLog.SETTLED, due_at__gte=start, due_at__lte=plan.end),
+        ),
+        prefix="settled",
     )
-    due = task_fields().due_at
-    qs = due_between(open_tasks(), start, plan.end).filter(~Exists(settled), ~Exists(held))
+    held, held_params = named(
+        *compiled_where(
+            ReminderLog,
+            ~Q(status__in=ReminderLog.SETTLED) & ~ReminderLog.objects.takeable_q(**plan.policy),
+        ),
+        prefix="held",
+    )
+    params |= settled_params | held_params
+    params |= {"start": db_datetime(start), "end": db_datetime(plan.end)}
+    where = [
+        "c.recipient IS NOT NULL",
+        "c.due_at >= %(start)s",
+        "c.due_at <= %(end)s",
+        f"NOT EXISTS (SELECT 1 FROM {log} WHERE {same} AND {settled})",  # noqa: S608
+        f"NOT EXISTS (SELECT 1 FROM {log} WHERE {same} AND {held})",  # noqa: S608
+    ]
     if after is not None:
-        qs = qs.filter(
-            Q(**{f"{due}__gt": after.due_at}) | Q(**{due: after.due_at, "pk__gt": after.task_id})
+        where.append(_after(roles))
+        params |= {
+            "after_due": db_datetime(after.due_at),
+            "after_task": after.task_id,
+            "after_recipient": after.recipient_id,
+        }
+    sql = f"SELECT {COLUMNS} FROM ({rows}) c WHERE {' AND '.join(where)}"  # noqa: S608
+    if ordered:
+        sql += " ORDER BY c.due_at, c.id" + (", c.recipient" if roles.many_owners else "")
+    if limit is not None:
+        sql += " LIMIT %(limit)s"
+        params["limit"] = limit
+    return sql, params
+
+
+def _reminder_rows(roles: TaskRoles, plan: RunPlan, *, start: datetime) -> tuple[str, dict]:
+    """(id, recipient, due_at) of every open task whose due date can fall in [start,
+    plan.end], one row per person it names (null: nobody)."""
+    due = roles.due.name
+    first, last = due_days(start, plan.end) if roles.date_only else (start, plan.end)
+    columns = {
+        "reminders_task": F("pk"),
+        "reminders_due": F(due),
+        # A many-to-many owner joins through its table: one row per owner, and one
+        # with null for a task that names nobody (a left join).
+        "reminders_owner": F(roles.owner.name),
+    }
+    if roles.fallback is not None:
+        columns["reminders_fallback"] = F(roles.fallback.name)
+    tasks = (
+        roles.open_tasks()
+        .filter(**{f"{due}__gte": first, f"{due}__lte": last})
+        .annotate(**columns)
+        .values_list(*columns)
+        .order_by()
+    )
+    sql, params = named(*tasks.query.sql_with_params(), prefix="task")
+    recipient = "t.reminders_owner"
+    if roles.fallback is not None:
+        recipient = "COALESCE(t.reminders_owner, t.reminders_fallback)"
+    if not roles.date_only:
+        return (
+            f"SELECT t.reminders_task AS id, {recipient} AS recipient, "  # noqa: S608
+            f"t.reminders_due AS due_at FROM ({sql}) t",
+            params,
         )
-    return qs.order_by(due, "pk").values_list("pk", due)
+    preference, col = quoted_columns(ReminderPreference)
+    params["instants"] = json.dumps(
+        [[zone, day.isoformat(), _json_datetime(at)] for zone, day, at in plan.due_instants]
+    )
+    return (
+        f"SELECT t.reminders_task AS id, {recipient} AS recipient, z.due_at AS due_at "  # noqa: S608
+        f"FROM ({sql}) t "
+        f"LEFT JOIN {preference} p ON p.{col['user_id']} = {recipient} "
+        f"JOIN ({_instants_table()}) z "
+        f"ON z.zone = COALESCE(p.{col['time_zone']}, '') AND z.day = t.reminders_due",
+        params,
+    )
 
 
-def candidates_query(plan: RunPlan, *, after: Keyset | None = None) -> QuerySet:
-    """The next batch: up to `plan.batch_size` due reminders after `after`."""
-    return due_reminders(plan, after=after)[: plan.batch_size]
+def _instants_table() -> str:
+    """The run's due instants (the JSON parameter `instants`) as rows (zone, day,
+    due_at), by each database's own JSON table function."""
+    if connection.vendor == "postgresql":
+        return (
+            "SELECT e->>0 AS zone, (e->>1)::date AS day, (e->>2)::timestamptz AS due_at "
+            "FROM jsonb_array_elements(%(instants)s::jsonb) AS e"
+        )
+    return (
+        "SELECT json_extract(value, '$[0]') AS zone, json_extract(value, '$[1]') AS day, "
+        "json_extract(value, '$[2]') AS due_at FROM json_each(%(instants)s)"
+    )
 
 
-def due_task_ids(plan: RunPlan) -> Iterator[int]:
-    """Every task id a run with this plan would claim now, batch by batch."""
+def _json_datetime(value: datetime) -> str:
+    """An instant as the database compares it: ISO 8601 for PostgreSQL, Django's own
+    text for SQLite (which stores datetimes as text)."""
+    if connection.vendor == "postgresql":
+        return value.isoformat()
+    return db_datetime(value)
+
+
+def _after(roles: TaskRoles) -> str:
+    """Rows after the keyset: by (due_at, id), and the recipient where a task may have
+    several."""
+    same_task = "c.id > %(after_task)s"
+    if roles.many_owners:
+        same_task = (
+            "(c.id > %(after_task)s OR (c.id = %(after_task)s "
+            "AND c.recipient > %(after_recipient)s))"
+        )
+    return f"(c.due_at > %(after_due)s OR (c.due_at = %(after_due)s AND {same_task}))"
+
+
+def fetch(sql: str, params: dict) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def next_batch(plan: RunPlan, *, after: Keyset | None = None) -> list[tuple]:
+    """Up to `plan.batch_size` due reminders after `after`: (task id, recipient id,
+    aware due_at) rows."""
+    rows = fetch(*due_reminders(plan, after=after, limit=plan.batch_size))
+    return [(task_id, recipient, aware(due)) for task_id, recipient, due in rows]
+
+
+def due_now(plan: RunPlan) -> Iterator[tuple]:
+    """Every reminder a run with this plan would claim now, batch by batch: (task id,
+    recipient id, due_at) rows."""
     after = None
     while True:
-        batch = list(candidates_query(plan, after=after))
-        yield from (task_id for task_id, _ in batch)
+        batch = next_batch(plan, after=after)
+        yield from batch
         if len(batch) < plan.batch_size:
             return
-        after = Keyset(due_at=batch[-1][1], task_id=batch[-1][0])
+        after = Keyset(due_at=batch[-1][2], task_id=batch[-1][0], recipient_id=batch[-1][1])
+
+
+def count_due(plan: RunPlan) -> int:
+    sql, params = due_reminders(plan, ordered=False)
+    ((count,),) = fetch(f"SELECT count(*) FROM ({sql}) d", params)  # noqa: S608
+    return count
 
 
 # The due date at which each slice after the first begins: the rows whose rank in
-# (due_at, id) order crosses a multiple of total / parts. One scan of the due query.
+# (due_at, id, recipient) order crosses a multiple of total / parts. One scan of the
+# due query.
 _SLICE_BOUNDS = """
-WITH due(id, due_at) AS ({due})
+WITH due(id, recipient, due_at) AS ({due})
 SELECT due_at FROM (
-    SELECT due_at, row_number() OVER (ORDER BY due_at, id) AS rank, count(*) OVER () AS total
+    SELECT due_at, row_number() OVER (ORDER BY due_at, id, recipient) AS rank,
+        count(*) OVER () AS total
     FROM due
 ) ranked
-WHERE rank < total AND (rank * %s) / total > ((rank - 1) * %s) / total
+WHERE rank < total AND (rank * %(parts)s) / total > ((rank - 1) * %(parts)s) / total
 ORDER BY rank
 """
 
@@ -94,10 +220,9 @@ def slices(plan: RunPlan, parts: int) -> list[tuple[datetime, datetime]]:
     uncommitted claims; a filter such as id % parts defeats the index merge).
     Slices are inclusive and a microsecond apart; reminders sharing a due date
     share a slice, so a slice may be empty (its start after its end)."""
-    sql, params = due_reminders(plan).query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(_SLICE_BOUNDS.format(due=sql), [*params, parts, parts])
-        ends = [aware(due_at) for (due_at,) in cursor.fetchall()][: parts - 1]
+    sql, params = due_reminders(plan, ordered=False)
+    rows = fetch(_SLICE_BOUNDS.format(due=sql), params | {"parts": parts})
+    ends = [aware(due_at) for (due_at,) in rows][: parts - 1]
     ends += [plan.end] * (parts - 1 - len(ends))  # fewer due reminders than parts
     starts = [plan.start, *(end + timedelta(microseconds=1) for end in ends)]
     return list(zip(starts, [*ends, plan.end], strict=True))

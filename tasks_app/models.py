@@ -46,11 +46,13 @@ class Task(models.Model):
     class Meta:
         ordering = ["due_at", "id"]
         indexes = [
-            # Used by reminders_app.selection.candidates_query(), the reminder job's
-            # due-task query: open, dated tasks in (due_at, id) order, read index-only
-            # and merged with reminderlog_sent_due_idx to find those not yet reminded.
+            # Used by reminders_app.selection.due_reminders(), the reminder job's
+            # due-task query: open, dated tasks in (due_at, id) order with their owner
+            # (the recipient), read index-only and merged with
+            # reminderlog_settled_due_idx to find those not yet reminded.
             models.Index(
                 fields=["due_at", "id"],
+                include=["owner"],
                 name="task_open_due_idx",
                 condition=OPEN_AND_DATED,
             ),

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from reminders_app.conf import check_task_url, positive
+from reminders_app.conf import check_task_url, parse_time_of_day, positive
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -100,6 +100,16 @@ def env_time_zone(name: str, default: str) -> str:
         raise ImproperlyConfigured(
             f"{name} must be an IANA time zone name such as Europe/Paris, not {raw[:60]!r}"
         ) from None
+    return raw
+
+
+def env_time_of_day(name: str, default: str) -> str:
+    """A time of day written HH:MM."""
+    raw = os.environ.get(name, "").strip() or default
+    try:
+        parse_time_of_day(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} {exc}, not {raw[:20]!r}") from None
     return raw
 
 

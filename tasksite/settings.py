@@ -20,6 +20,7 @@ from tasksite.env import (
     env_non_negative,
     env_number,
     env_redis_url,
+    env_time_of_day,
     env_time_zone,
     env_url,
     env_url_template,
@@ -211,6 +212,9 @@ STORAGES = {
 }
 
 # --- Reminders -------------------------------------------------------------
+# The model reminders are for: this project's own (tasks_app), whose field names are
+# the roles' own, so REMINDER_TASK_FIELDS is not needed.
+REMINDER_TASK_MODEL = "tasks_app.Task"
 # Each number has a ceiling (docs/operations.md, "Configuration"): a value past it would
 # overflow a date, a column or a query before it could mean anything.
 REMINDER_WINDOW_HOURS = env_number(
@@ -259,10 +263,13 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10, maximum=3600)
 # With a display name, as reminders go out: "Task reminders <reminders@example.com>".
 DEFAULT_FROM_EMAIL = env_address("DEFAULT_FROM_EMAIL", "Task reminders <reminders@localhost>")
-# The zone due times are shown in to owners without a preference of their own.
+# The zone of recipients without a preference of their own.
 REMINDER_DEFAULT_TIME_ZONE = env_time_zone(
     "REMINDER_DEFAULT_TIME_ZONE", REMINDERS["REMINDER_DEFAULT_TIME_ZONE"]
 )
+# When a task due on a day (a host's date-only due date) falls due, in the
+# recipient's zone.
+REMINDER_DUE_TIME = env_time_of_day("REMINDER_DUE_TIME", REMINDERS["REMINDER_DUE_TIME"])
 # Bearer token for /metrics; unset, /metrics answers only in debug mode.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
 # Rows claimed and written per transaction (SQLite binds two values per row).
@@ -335,9 +342,8 @@ Q_CLUSTER = {
 }
 # The cluster runs reminders_app's own functions (reminders_app/allowed.py) and these,
 # nothing else a schedule or a queued task names (docs/operations.md, "Security").
-Q_CLUSTER_ALLOWED_FUNCTIONS = (
-    env_dotted_paths("Q_CLUSTER_ALLOWED_FUNCTIONS") or REMINDERS["Q_CLUSTER_ALLOWED_FUNCTIONS"]
-)
+# reminders_app leaves the guard off unless a project sets this; this one always does.
+Q_CLUSTER_ALLOWED_FUNCTIONS = env_dotted_paths("Q_CLUSTER_ALLOWED_FUNCTIONS")
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

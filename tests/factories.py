@@ -46,12 +46,13 @@ class ReminderRunFactory(factory.django.DjangoModelFactory):
 
 
 class ReminderLogFactory(factory.django.DjangoModelFactory):
-    """A reminder sent for its task's due date."""
+    """A reminder sent to its task's owner for its due date."""
 
     class Meta:
         model = ReminderLog
 
     task = factory.SubFactory(TaskFactory)
+    recipient = factory.SelfAttribute("task.owner")
     due_at = factory.SelfAttribute("task.due_at")
     run = factory.SubFactory(ReminderRunFactory)
     status = ReminderLog.Status.SENT

@@ -1,7 +1,9 @@
-"""The cluster runs only allowed functions (reminders_app.allowed): the schedule admin
-refuses any other, for every kind of staff; a schedule naming one is an error for
-`check` and a problem for `reminders_status` and /healthz; only superusers resubmit
-stored tasks. tests/test_cluster.py shows a real cluster refusing to run one."""
+"""The cluster runs only allowed functions (reminders_app.allowed), once the project
+turns the guard on (this one does): the schedule admin refuses any other, for every
+kind of staff; a schedule naming one is an error for `check --deploy` and a problem
+for `reminders_status` and /healthz, and stops no command; only superusers resubmit
+stored tasks. With the guard off (the app's default) nothing of the host's django-q2
+use is refused. tests/test_cluster.py shows a real cluster refusing to run one."""
 
 import html
 import json
@@ -15,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Failure, Schedule, Success
 
+from reminders_app.health import check_health
 from reminders_app.schedule import JOB_FUNC
 from tests.factories import UserFactory
 
@@ -120,10 +123,10 @@ def rogue_row(hourly_schedule):
     )
 
 
-def test_check_names_a_schedule_of_another_function_as_an_error(rogue_row):
+def test_check_deploy_names_a_schedule_of_another_function_as_an_error(rogue_row):
     out, err = StringIO(), StringIO()
     with pytest.raises(CommandError) as raised:
-        call_command("check", stdout=out, stderr=err)
+        call_command("check", deploy=True, stdout=out, stderr=err)
 
     assert "SystemCheckError" in type(raised.value).__name__
     assert (
@@ -131,6 +134,31 @@ def test_check_names_a_schedule_of_another_function_as_an_error(rogue_row):
         "refuses to run"
     ) in str(raised.value)
     assert "touch" not in str(raised.value)
+
+
+def test_a_refused_schedule_stops_neither_check_nor_migrate(rogue_row):
+    """The cluster starts with it too (tests/test_cluster.py): it runs the allowed work
+    and refuses the rest."""
+    call_command("check", stdout=StringIO(), stderr=StringIO())
+    call_command("migrate", verbosity=0)
+
+    assert Schedule.objects.filter(name="rogue").exists()
+
+
+@pytest.mark.parametrize("func, args", ROGUE.items())
+def test_with_the_guard_off_nothing_is_refused(client, settings, hourly_schedule, func, args):
+    """The app's own default: a host keeps its django-q2 use as it was."""
+    settings.Q_CLUSTER_ALLOWED_FUNCTIONS = None
+    client.force_login(staff_with("add_schedule"))
+
+    response = client.post(reverse("admin:django_q_schedule_add"), form(func=func, args=args))
+    Schedule.objects.create(name="host's own", func=func, next_run=timezone.now())
+    out = StringIO()
+    call_command("check", deploy=True, stdout=out, stderr=StringIO(), fail_level="ERROR")
+
+    assert response.status_code == 302
+    assert "E002" not in out.getvalue()
+    assert not any("refuses" in problem for problem in check_health().problems)
 
 
 def test_status_and_healthz_name_it(client, rogue_row):

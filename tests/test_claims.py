@@ -10,7 +10,8 @@ from django.utils import timezone
 from reminders_app import claims
 from reminders_app.jobs import process_reminders
 from reminders_app.models import ReminderLog
-from reminders_app.plan import RunPlan
+from reminders_app.plan import Keyset, RunPlan
+from reminders_app.sql import compiled_where
 from tests.factories import ReminderLogFactory, ReminderRunFactory, TaskFactory
 
 H = timedelta(hours=1)
@@ -77,7 +78,7 @@ def test_the_takeover_sql_selects_what_the_orm_rule_selects(now, settings, row, 
         if isinstance(value, timedelta)
     }
     reminder = ReminderLogFactory(**(row | times))
-    where, params = claims._takeable_where(plan)
+    where, params = compiled_where(ReminderLog, ReminderLog.objects.takeable_q(**plan.policy))
     table, columns = claims._columns()
 
     with connection.cursor() as cursor:
@@ -100,15 +101,17 @@ def test_a_claim_fills_every_column(now):
 
     (reminder,) = batch.claimed
     row = ReminderLog.objects.get(pk=reminder.log_id)
-    assert (row.task_id, row.due_at, row.status, row.run_id) == (
+    assert (row.task_id, row.recipient_id, row.due_at, row.status, row.run_id) == (
         task.pk,
+        task.owner_id,
         now + H,
         "claimed",
         run.pk,
     )
     assert (row.attempts, row.next_attempt_at, row.error, row.sent_at) == (0, None, "", None)
     assert row.claimed_at == row.created_at
-    assert (batch.selected, batch.last.task_id, batch.last.due_at) == (1, task.pk, now + H)
+    assert batch.selected == 1
+    assert batch.last == Keyset(due_at=now + H, task_id=task.pk, recipient_id=task.owner_id)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -145,15 +145,23 @@ def test_qinfo_sees_every_running_cluster(clusters):
 def test_a_cluster_refuses_functions_that_are_not_allowed_and_keeps_sending(
     clusters, hourly_schedule, tmp_path_factory
 ):
-    """Rows written straight into the tables while a cluster runs: schedules of
-    os.system and subprocess.call (one asking to run in-process) and a queued task of
-    os.system. None runs; each is one ERROR line naming it, never its arguments; the
-    reminder job due with them runs as usual."""
+    """Rows written straight into the tables, one before the cluster starts (it starts
+    all the same) and the others while it runs: schedules of os.system and
+    subprocess.call (one asking to run in-process) and a queued task of os.system.
+    None runs; each is one ERROR line naming it, never its arguments; the reminder job
+    due with them runs as usual."""
     markers = tmp_path_factory.mktemp("markers")
     tasks = due_tasks(5)
+    due = timezone.now() - timedelta(minutes=1)
+    Schedule.objects.create(
+        name="rogue-early",
+        func="os.system",
+        args=repr(f"touch {markers / 'early'}"),
+        schedule_type=Schedule.HOURLY,
+        next_run=due,
+    )
     clusters.start(1)
     wait_for(lambda: "running." in clusters.output(), what=f"the cluster\n{clusters.output()}")
-    due = timezone.now() - timedelta(minutes=1)
     rogue = {
         "rogue-system": {"func": "os.system", "args": repr(f"touch {markers / 'system'}")},
         "rogue-call": {
@@ -170,15 +178,15 @@ def test_a_cluster_refuses_functions_that_are_not_allowed_and_keeps_sending(
     async_task("os.system", f"touch {markers / 'queued'}", task_name="rogue-queued")
 
     wait_for(
-        lambda: settled(1) and Failure.objects.count() == 3,
-        what=f"the run and three refusals\n{clusters.output()}",
+        lambda: settled(1) and Failure.objects.count() == 4,
+        what=f"the run and four refusals\n{clusters.output()}",
     )
     clusters.stop()
 
     assert list(markers.iterdir()) == []
     assert reminders_per_task() == dict.fromkeys(tasks, 1)
     failures = {f.group or f.name: f for f in Failure.objects.all()}
-    assert set(failures) == {"rogue-system", "rogue-call", "rogue-queued"}
+    assert set(failures) == {"rogue-early", "rogue-system", "rogue-call", "rogue-queued"}
     for failure in failures.values():
         assert failure.result.startswith(f"refused: {failure.func!r} is not a function")
         assert (failure.args, failure.kwargs) == ((), {})
@@ -187,6 +195,7 @@ def test_a_cluster_refuses_functions_that_are_not_allowed_and_keeps_sending(
     refused = [line for line in lines if line.get("event") == "task_refused"]
     assert sorted(line["schedule"] or line["task_name"] for line in refused) == [
         "rogue-call",
+        "rogue-early",
         "rogue-queued",
         "rogue-system",
     ]

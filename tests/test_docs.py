@@ -109,7 +109,11 @@ def test_webhook_example_is_a_channel_that_needs_its_url(settings):
 def test_webhook_example_delivers_and_classifies_failures(settings, hook):
     channel = webhook_channel()
     reminder = Reminder(
-        log_id=7, task_id=3, due_at=datetime(2026, 3, 10, 15, tzinfo=UTC), attempts=0
+        log_id=7,
+        task_id=3,
+        recipient_id=5,
+        due_at=datetime(2026, 3, 10, 15, tzinfo=UTC),
+        attempts=0,
     )
     base = f"http://127.0.0.1:{hook.server_address[1]}"
 
@@ -119,7 +123,12 @@ def test_webhook_example_delivers_and_classifies_failures(settings, hook):
         (
             "/200",
             "application/json",
-            {"reminder_id": 7, "task_id": 3, "due_at": "2026-03-10T15:00:00+00:00"},
+            {
+                "reminder_id": 7,
+                "task_id": 3,
+                "recipient_id": 5,
+                "due_at": "2026-03-10T15:00:00+00:00",
+            },
         )
     ]
 

@@ -23,7 +23,7 @@ def test_the_html_part_reads_well_in_a_browser(now, browser, settings):
         owner=owner, title="Send the quarterly report", due_at=now + timedelta(hours=5)
     )
     channel = EmailChannel()
-    reminder = Reminder(log_id=41, task_id=task.pk, due_at=task.due_at, attempts=0)
+    reminder = Reminder(41, task.pk, owner.pk, task.due_at, attempts=0)
     channel.prepare([reminder], now=now)
     ((html, mime),) = channel.message(reminder).alternatives
     ARTIFACTS.mkdir(exist_ok=True)

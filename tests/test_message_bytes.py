@@ -83,10 +83,7 @@ def batch(now, settings):
         TaskFactory(owner=owners[i % len(owners)], title=TITLES[i % len(TITLES)], due_at=due)
         for i, due in enumerate(d for d in due_times for _ in range(2))
     ]
-    return [
-        Reminder(log_id=1000 + n, task_id=t.pk, due_at=t.due_at, attempts=0)
-        for n, t in enumerate(tasks)
-    ]
+    return [Reminder(1000 + n, t.pk, t.owner_id, t.due_at, attempts=0) for n, t in enumerate(tasks)]
 
 
 @time_machine.travel("2026-03-10 11:55Z", tick=False)  # one timestamp in every unsubscribe link

@@ -87,23 +87,90 @@ def messages(**overrides) -> list[str]:
         (
             {"completed_at": "created_at"},
             "reminders_app.E003: REMINDER_TASK_FIELDS: tasks_app.Task.created_at (the "
-            "'completed_at' role) must be nullable",
+            "'completed_at' role) must be nullable (null while open), or a BooleanField "
+            "(false while open)",
+        ),
+        (
+            {"completed_at": "title"},
+            "reminders_app.E003: REMINDER_TASK_FIELDS: tasks_app.Task.title (the "
+            "'completed_at' role) is a CharField, not a DateTimeField or DateField or "
+            "BooleanField",
         ),
         (
             {"owner": "title"},
             "reminders_app.E003: REMINDER_TASK_FIELDS: tasks_app.Task.title (the 'owner' role) "
-            "is a CharField, not a ForeignKey",
+            "is a CharField, not a ForeignKey or ManyToManyField",
+        ),
+        (
+            {"fallback_owner": "due_at"},
+            "reminders_app.E003: REMINDER_TASK_FIELDS: tasks_app.Task.due_at (the "
+            "'fallback_owner' role) is a DateTimeField, not a ForeignKey",
         ),
         (
             {"deadline": "due_at"},
             "reminders_app.E003: REMINDER_TASK_FIELDS has unknown roles ['deadline']; the roles "
-            "are ['due_at', 'completed_at', 'owner', 'title']",
+            "are ['due_at', 'completed_at', 'owner', 'fallback_owner', 'title']",
         ),
     ],
 )
 @pytest.mark.django_db
 def test_check_names_what_is_wrong_with_the_mapping(fields, expected):
     assert messages(REMINDER_TASK_FIELDS=fields) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("lookups", "expected"),
+    [
+        (
+            {"state__in": [1, 2]},
+            "reminders_app.E003: REMINDER_TASK_OPEN does not filter tasks_app.Task: Cannot "
+            "resolve keyword 'state' into field.",
+        ),
+        (
+            {"due_at__before": 1},
+            "reminders_app.E003: REMINDER_TASK_OPEN does not filter tasks_app.Task: "
+            "Unsupported lookup 'before' for DateTimeField or join on the field not permitted.",
+        ),
+        (
+            ["completed_at__isnull"],
+            "reminders_app.E003: REMINDER_TASK_OPEN must be a dict of field lookups an open task "
+            "matches, such as {'status__in': [1, 2]}",
+        ),
+    ],
+)
+@pytest.mark.django_db
+def test_check_explains_a_bad_open_lookup_in_one_line(lookups, expected):
+    (message,) = messages(REMINDER_TASK_OPEN=lookups)
+    assert message.startswith(expected)
+    assert "\n" not in message
+
+
+@pytest.mark.django_db
+def test_open_lookups_replace_the_completed_at_role():
+    """With REMINDER_TASK_OPEN, completed_at need not name a field at all."""
+    assert (
+        messages(
+            REMINDER_TASK_OPEN={"completed_at__isnull": True},
+            REMINDER_TASK_FIELDS={"completed_at": "finished"},
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize("due_time", ["9:00", "25:00", "09:00:00", "nine"])
+@pytest.mark.django_db
+def test_check_names_a_bad_due_time(due_time):
+    assert messages(REMINDER_DUE_TIME=due_time) == [
+        "reminders_app.E003: REMINDER_DUE_TIME must be a time of day written HH:MM, such as 09:00"
+    ]
+
+
+@pytest.mark.django_db
+def test_check_says_the_task_model_is_not_set():
+    assert messages(REMINDER_TASK_MODEL=None) == [
+        "reminders_app.E003: REMINDER_TASK_MODEL is not set: name the model your tasks are, "
+        "such as REMINDER_TASK_MODEL = 'todo.Item' (docs/reusable-app.md)"
+    ]
 
 
 @pytest.mark.django_db

@@ -91,6 +91,7 @@ def build(specs_, *, now, end) -> None:
         given_up = status == "failed" and spec.attempts >= MAX_ATTEMPTS
         ReminderLog.objects.create(
             task=task,
+            recipient=owner,
             due_at=row_due,
             status=status,
             run=earlier,

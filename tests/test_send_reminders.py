@@ -40,5 +40,7 @@ def test_dry_run_lists_task_ids_and_records_nothing(now, capsys):
     call_command("send_reminders", "--dry-run", f"--now={now.isoformat()}")
 
     out = capsys.readouterr().out
-    assert f"would remind task {task.pk}" in out
+    assert (
+        f"would remind user {task.owner_id} of task {task.pk}, due {task.due_at.isoformat()}" in out
+    )
     assert not ReminderLog.objects.exists() and not ReminderRun.objects.exists()

@@ -26,6 +26,7 @@ class Reminder:
 
     log_id: int
     task_id: int
+    recipient_id: int  # the person reminded (a user's primary key)
     due_at: datetime
     attempts: int  # delivery attempts before this one
 

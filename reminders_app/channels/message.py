@@ -1,13 +1,13 @@
 """Each reminder's mail: subject and both bodies from the templates
 reminders/email/subject.txt, body.txt and body.html (a project's own templates
-directory overrides them), rendered in the owner's time zone, with the headers that
-make it a good citizen: a stable Message-ID, Auto-Submitted and a one-click
+directory overrides them), rendered in the recipient's time zone, with the headers
+that make it a good citizen: a stable Message-ID, Auto-Submitted and a one-click
 unsubscribe link (RFC 8058).
 
 Building is the delivery threads' work in Python, under the GIL, so it is cut to what
-changes from one mail to the next (docs/performance.md, "Email"): each owner is read
-once a batch, and the MIME form is written by Django's own code, with only its two
-slow steps that repeat made cheap (ReminderMessage)."""
+changes from one mail to the next (docs/performance.md, "Email"): each recipient is
+read once a batch, and the MIME form is written by Django's own code, with only its
+two slow steps that repeat made cheap (ReminderMessage)."""
 
 import random
 import sys
@@ -23,66 +23,70 @@ from django.utils import dateformat, timezone
 from django.utils.timesince import timeuntil
 
 from reminders_app.channels.base import DeliveryError, Reminder, Suppressed
-from reminders_app.conf import settings, task_fields, task_model
+from reminders_app.conf import settings
+from reminders_app.roles import task_roles
 
 # The mail's subject, plain-text body and HTML body, under reminders/email/.
 TEMPLATES = ("subject.txt", "body.txt", "body.html")
 
 
 class ReminderMail:
-    """Builds the mails of a run: prepare() reads a batch's tasks, owners and
-    preferences in one query; build() renders one reminder's mail and touches no
-    database, so delivery threads may call it."""
+    """Builds the mails of a run: prepare() reads a batch's tasks, recipients and
+    their preferences in two queries; build() renders one reminder's mail and touches
+    no database, so delivery threads may call it."""
 
     def __init__(self):
-        self.fields = task_fields()
+        self.roles = task_roles()
         self.domain = message_id_domain()
         self.sender = from_address()
         self.templates = [get_template(f"reminders/email/{name}") for name in TEMPLATES]
         self.tasks = {}
-        self.owners = {}
+        self.people = {}
         self.now = None
         self.days = {}  # a batch's local dates: their long and short names
         self.times = {}  # a batch's (due time, zone): "16:00 CET" and the time left
 
     def prepare(self, reminders: list[Reminder], *, now: datetime) -> None:
+        from django.contrib.auth import get_user_model
+
         from reminders_app.models import ReminderPreference
         from reminders_app.preferences import unsubscribe_url
 
         self.now = now
         self.days, self.times = {}, {}
-        model = task_model()
-        owner = model._meta.get_field(self.fields.owner)
-        self.tasks = model._default_manager.in_bulk([r.task_id for r in reminders])
-        # Each owner read once with their preference, not once per task (a batch has
-        # many tasks of few owners), then given to their tasks as select_related would.
-        people = owner.related_model._base_manager.select_related("reminder_preference").in_bulk(
-            {getattr(task, owner.attname) for task in self.tasks.values()},
-            field_name=owner.target_field.name,
+        self.tasks = self.roles.model._default_manager.in_bulk([r.task_id for r in reminders])
+        # Each recipient read once a batch with their preference, not once per task (a
+        # batch has many tasks of few people), with their signed unsubscribe link.
+        people = (
+            get_user_model()
+            ._base_manager.select_related("reminder_preference")
+            .in_bulk({r.recipient_id for r in reminders})
         )
-        for task in self.tasks.values():
-            owner.set_cached_value(task, people[getattr(task, owner.attname)])
-        # Per owner, once a batch: their preference (or the defaults) and their signed
-        # unsubscribe link.
-        self.owners = {
-            person.pk: (ReminderPreference.of(person), unsubscribe_url(person.pk))
-            for person in people.values()
+        self.people = {
+            pk: (person, ReminderPreference.of(person), unsubscribe_url(pk))
+            for pk, person in people.items()
         }
 
     def build(self, reminder: Reminder) -> EmailMultiAlternatives:
-        """The reminder's mail; Suppressed or DeliveryError when there is none to send."""
-        task = self.tasks[reminder.task_id]
-        owner = getattr(task, self.fields.owner)
-        preference, unsubscribe = self.owners[owner.pk]
+        """The reminder's mail; Suppressed or DeliveryError when there is none to send
+        (the task or the person deleted since the claim, mail turned off, no address)."""
+        task = self.tasks.get(reminder.task_id)
+        if task is None:
+            raise DeliveryError("task deleted", permanent=True)
+        if reminder.recipient_id not in self.people:
+            raise DeliveryError("recipient deleted", permanent=True)
+        recipient, preference, unsubscribe = self.people[reminder.recipient_id]
         if not preference.email_enabled:
             raise Suppressed
-        if not owner.email:
+        address = getattr(recipient, recipient.get_email_field_name(), "")
+        if not address:
             raise DeliveryError("no address", permanent=True)
         zone = preference.zone
         due_at = reminder.due_at.astimezone(zone)
         # Formatted once a batch for the three templates, as a batch's tasks fall on
         # few days, often at the same times: "Tuesday 10 March 2026" and "Tue 10 Mar",
-        # "16:00 CET" (the abbreviation in force at that moment) and "2 hours".
+        # "16:00 CET" (the abbreviation in force at that moment) and "2 hours". A task
+        # due on a day, not at a time, shows its day alone.
         day = due_at.date()
         if (due_day := self.days.get(day)) is None:
             due_day = self.days[day] = (
@@ -90,15 +94,18 @@ class ReminderMail:
                 dateformat.format(due_at, "D j M"),
             )
         moment = (reminder.due_at, zone.key)
-        if (due_time := self.times.get(moment)) is None:
+        if self.roles.date_only:
+            due_time = ("", "")
+        elif (due_time := self.times.get(moment)) is None:
             due_time = self.times[moment] = (
                 dateformat.format(due_at, "H:i T"),
                 timeuntil(reminder.due_at, now=self.now, depth=2),
             )
         context = {
             "task": task,
-            "title": getattr(task, self.fields.title),
-            "owner": owner,
+            "title": self.roles.title(task),
+            "recipient": recipient,
+            "owner": recipient,  # the name of earlier versions, for a host's own templates
             "due_at": due_at,
             "due_day": due_day[0],
             "due_day_short": due_day[1],
@@ -115,7 +122,7 @@ class ReminderMail:
             subject=" ".join(subject.split()),  # one line, whatever the template
             body=text,
             from_email=self.sender,
-            to=[owner.email],
+            to=[address],
             headers={
                 "Message-ID": f"<reminder-{reminder.log_id}@{self.domain}>",
                 "X-Reminder-ID": str(reminder.log_id),
@@ -185,7 +192,7 @@ def mime_boundary() -> str:
 def task_url(task) -> str:
     """The task's page in the product: REMINDER_TASK_URL with the task's id filled
     in; empty (the mail has no task link) when it is unset. Never the admin: the
-    owner reading the mail is not staff."""
+    person reading the mail is not staff."""
     template = settings.REMINDER_TASK_URL
     return template.format(task_id=quote(str(task.pk), safe="")) if template else ""
 

@@ -5,7 +5,7 @@ import django.utils.timezone
 import uuid
 from django.db import migrations, models
 
-from reminders_app.conf import settings
+from reminders_app.conf import task_model_name
 
 
 class Migration(migrations.Migration):
@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        migrations.swappable_dependency(settings.REMINDER_TASK_MODEL),
+        migrations.swappable_dependency(task_model_name()),
     ]
 
     operations = [
@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
                 ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
                 ('error', models.CharField(blank=True, default='', max_length=200)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('task', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='reminders', to=settings.REMINDER_TASK_MODEL)),
+                ('task', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='reminders', to=task_model_name())),
                 ('run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reminders', to='reminders_app.reminderrun')),
             ],
             options={

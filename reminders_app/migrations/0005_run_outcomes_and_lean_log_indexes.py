@@ -2,13 +2,13 @@
 
 from django.db import migrations, models
 
-from reminders_app.conf import settings
+from reminders_app.conf import task_model_name
 
 
 class Migration(migrations.Migration):
     dependencies = [
         ("reminders_app", "0004_cluster_cache_table"),
-        migrations.swappable_dependency(settings.REMINDER_TASK_MODEL),
+        migrations.swappable_dependency(task_model_name()),
     ]
 
     operations = [

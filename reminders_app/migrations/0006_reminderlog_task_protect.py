@@ -5,13 +5,13 @@ does not change."""
 import django.db.models.deletion
 from django.db import migrations, models
 
-from reminders_app.conf import settings
+from reminders_app.conf import task_model_name
 
 
 class Migration(migrations.Migration):
     dependencies = [
         ("reminders_app", "0005_run_outcomes_and_lean_log_indexes"),
-        migrations.swappable_dependency(settings.REMINDER_TASK_MODEL),
+        migrations.swappable_dependency(task_model_name()),
     ]
 
     operations = [
@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 db_index=False,
                 on_delete=django.db.models.deletion.PROTECT,
                 related_name="reminders",
-                to=settings.REMINDER_TASK_MODEL,
+                to=task_model_name(),
             ),
         ),
     ]

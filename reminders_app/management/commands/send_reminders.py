@@ -97,8 +97,11 @@ class Command(ReminderCommand):
                 f"dry run: {reminders(facts['selected'])} due between "
                 f"{facts['window_start']} and {facts['window_end']}; nothing recorded"
             )
-            for task_id in facts["task_ids"]:
-                self.stdout.write(f"would remind task {task_id}")
+            for due in facts["reminders"]:
+                self.stdout.write(
+                    f"would remind user {due['recipient_id']} of task {due['task_id']}, "
+                    f"due {due['due_at']}"
+                )
         else:
             # "succeeded" only when the exit status says so too.
             outcome = facts["status"]
