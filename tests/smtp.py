@@ -14,6 +14,8 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from reminders_app.mailer import SMTP_BACKEND, mail_settings
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -21,20 +23,28 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def send_mail_to(settings, port: int, **options) -> None:
+    """Point Django's mail at 127.0.0.1:`port` through pytest-django's `settings`, with
+    the SMTP backend's other options (timeout, username, password), in the form the
+    running Django reads (MAILERS or EMAIL_*)."""
+    for name, value in mail_settings(SMTP_BACKEND, host="127.0.0.1", port=port, **options).items():
+        setattr(settings, name, value)
+
+
 class _Server:
     port: int
 
-    def settings(self) -> dict[str, object]:
-        """Django settings that send to this server."""
-        return {
-            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "EMAIL_HOST": "127.0.0.1",
-            "EMAIL_PORT": self.port,
-        }
+    def use(self, settings, **options) -> None:
+        """Send this process's mail to this server (send_mail_to)."""
+        send_mail_to(settings, self.port, **options)
 
     def env(self) -> dict[str, str]:
-        """The same, as environment variables for a child process."""
-        return {key: str(value) for key, value in self.settings().items()}
+        """Environment variables that send a child process's mail to this server."""
+        return {
+            "EMAIL_BACKEND": SMTP_BACKEND,
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(self.port),
+        }
 
 
 class Relay(_Server):

@@ -11,10 +11,12 @@ import time_machine
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.smtp import EmailBackend
 
+from reminders_app import mailer
 from reminders_app.channels import Reminder
 from reminders_app.channels.message import ReminderMail
 from reminders_app.models import ReminderPreference
 from tests.factories import TaskFactory, UserFactory
+from tests.smtp import free_port, send_mail_to
 
 pytestmark = pytest.mark.django_db
 
@@ -40,8 +42,10 @@ class Wire:
 
 
 def on_the_wire(message) -> tuple:
-    """What Django's SMTP backend hands smtplib for `message`, boundary and Date fixed."""
-    backend = EmailBackend()
+    """What Django's SMTP backend, made as EmailChannel makes it (reminders_app.mailer),
+    hands smtplib for `message`, boundary and Date fixed."""
+    backend = mailer.connection()
+    assert isinstance(backend, EmailBackend)
     backend.connection = wire = Wire()
     backend.send_messages([message])
     ((from_addr, to_addrs, data),) = wire.sent
@@ -65,6 +69,7 @@ def as_django_builds_it(message) -> EmailMultiAlternatives:
 
 @pytest.fixture
 def batch(now, settings):
+    send_mail_to(settings, free_port())  # nothing is sent: on_the_wire() keeps it
     settings.SITE_URL = "https://reminders.example.org"
     settings.REMINDER_TASK_URL = "https://app.example.org/tasks/{task_id}/"
     settings.DEFAULT_FROM_EMAIL = "Task reminders <reminders@example.com>"

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from reminders_app.conf import settings, task_fields, task_model
 from reminders_app.jobs import process_reminders
+from reminders_app.mailer import mail_settings
 from reminders_app.management.base import EXIT_USAGE, ReminderCommand
 from reminders_app.models import ReminderPreference
 from reminders_app.viewers import add_to_reminder_viewers
@@ -123,7 +124,7 @@ class Command(ReminderCommand):
         leave them."""
         with override_settings(
             REMINDER_CHANNEL="reminders_app.channels.EmailChannel",
-            EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+            **mail_settings("django.core.mail.backends.locmem.EmailBackend"),
             REMINDER_DELIVERY_CONCURRENCY=1,
         ):
             for hours in PAST_RUNS:
