@@ -88,6 +88,20 @@ def test_the_wheel_holds_reminders_app_alone_with_migrations_and_templates(wheel
     assert 'Requires-Dist: psycopg[binary]>=3.1; extra == "postgres"' in metadata
 
 
+def test_the_wheel_installs_beside_the_django_it_is_tested_on(wheel):
+    """pip, offline, takes the wheel with what this environment has (Django 5.2 here,
+    6.1 in make test-django6's root): its requirements admit both."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Would install django-task-reminders-1.0.0" in result.stdout
+
+
 @pytest.fixture
 def host_db(tmp_path):
     """A database of the host's own: beside the test database on PostgreSQL, a file
