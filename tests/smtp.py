@@ -13,7 +13,9 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from django.core.mail.backends.smtp import EmailBackend
 
+from reminders_app import mailer
 from reminders_app.mailer import SMTP_BACKEND, mail_settings
 
 
@@ -29,6 +31,28 @@ def send_mail_to(settings, port: int, **options) -> None:
     running Django reads (MAILERS or EMAIL_*)."""
     for name, value in mail_settings(SMTP_BACKEND, host="127.0.0.1", port=port, **options).items():
         setattr(settings, name, value)
+
+
+class Wire:
+    """An SMTP connection that keeps what the backend would have sent."""
+
+    def __init__(self):
+        self.sent = []
+
+    def sendmail(self, from_addr, to_addrs, msg):
+        self.sent.append((from_addr, to_addrs, msg))
+
+
+def as_sent(message) -> tuple[str, list[str], bytes]:
+    """What Django's SMTP backend, made as EmailChannel makes it (reminders_app.mailer),
+    hands smtplib for `message`: sender, recipients and the message's bytes. The mail
+    settings must name the SMTP backend; nothing connects."""
+    backend = mailer.connection()
+    assert isinstance(backend, EmailBackend), backend
+    backend.connection = wire = Wire()
+    backend.send_messages([message])
+    (sent,) = wire.sent
+    return sent
 
 
 class _Server:

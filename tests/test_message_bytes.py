@@ -9,14 +9,12 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.mail import EmailMultiAlternatives
-from django.core.mail.backends.smtp import EmailBackend
 
-from reminders_app import mailer
 from reminders_app.channels import Reminder
 from reminders_app.channels.message import ReminderMail
 from reminders_app.models import ReminderPreference
 from tests.factories import TaskFactory, UserFactory
-from tests.smtp import free_port, send_mail_to
+from tests.smtp import as_sent, free_port, send_mail_to
 
 pytestmark = pytest.mark.django_db
 
@@ -31,24 +29,10 @@ TITLES = [
 ]
 
 
-class Wire:
-    """An SMTP connection that keeps what the backend would have sent."""
-
-    def __init__(self):
-        self.sent = []
-
-    def sendmail(self, from_addr, to_addrs, msg):
-        self.sent.append((from_addr, to_addrs, msg))
-
-
 def on_the_wire(message) -> tuple:
-    """What Django's SMTP backend, made as EmailChannel makes it (reminders_app.mailer),
-    hands smtplib for `message`, boundary and Date fixed."""
-    backend = mailer.connection()
-    assert isinstance(backend, EmailBackend)
-    backend.connection = wire = Wire()
-    backend.send_messages([message])
-    ((from_addr, to_addrs, data),) = wire.sent
+    """What Django's SMTP backend hands smtplib for `message` (tests.smtp.as_sent),
+    boundary and Date fixed."""
+    from_addr, to_addrs, data = as_sent(message)
     boundary = re.search(rb'boundary="([^"]+)"', data).group(1)
     data = re.sub(rb"^Date: .*\r\n", b"", data.replace(boundary, b"BOUNDARY"), flags=re.M)
     return from_addr, to_addrs, data
