@@ -95,7 +95,7 @@ test: $(STAMP)
 # The suite on Django 6.1 and Python 3.13 in a Debian 13 root (.ci/django6; made once,
 # kept in /var/cache): on SQLite, then the mail, claim and concurrency tests on
 # $$DATABASE_URL when it names PostgreSQL. Needs root, as CI has. TESTS="tests/x.py -x"
-# runs those alone, on SQLite.
+# runs those alone, on $$DATABASE_URL (SQLite when unset).
 test-django6:
 	.ci/django6 $(TESTS)
 
