@@ -31,7 +31,8 @@ def _postgres_required_when_asked(request):
 
 
 def pytest_sessionstart(session):
-    """On CI's PostgreSQL pass, a misread DATABASE_URL must fail, not quietly run SQLite."""
+    """On CI's PostgreSQL passes, a misread DATABASE_URL must fail, not quietly run
+    SQLite; on its psycopg2 pass, so must a psycopg 3 that was not hidden."""
     import os
 
     if os.environ.get("REQUIRE_POSTGRES") == "1":
@@ -40,6 +41,13 @@ def pytest_sessionstart(session):
         engine = settings.DATABASES["default"]["ENGINE"]
         if engine != "django.db.backends.postgresql":
             raise pytest.UsageError(f"REQUIRE_POSTGRES=1 but the database engine is {engine}")
+    if os.environ.get("REQUIRE_PSYCOPG2") == "1":  # `make test-psycopg2`
+        from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+        if is_psycopg3:
+            raise pytest.UsageError(
+                "REQUIRE_PSYCOPG2=1 but Django's PostgreSQL backend is on psycopg 3"
+            )
 
 
 @pytest.fixture
