@@ -1,0 +1,309 @@
+"""Host projects of other shapes (tests/hosts) install reminders_app's wheel beside
+their own code and set only the mapping: each migrates and checks clean, reminds
+exactly the right people on the right due instant across zones, reminds nobody on a
+rerun, deletes reminded tasks and people through its own code (the ORM and its
+admin's delete view) while the trail keeps every row, and serves its admin.
+
+- dated: a household's chores (a due day, a done flag, several assignees, the creator
+  as fallback) on AutoField ids, with a django-q2 schedule of its own that a real
+  `qcluster` runs beside the reminder job.
+
+Each step is one child process whose only reminders_app is the wheel's
+(tests/hosting.py)."""
+
+import json
+import subprocess
+from datetime import datetime
+
+from tests.conftest import NOW
+from tests.hosting import HOSTS, Host
+from tests.processes import stop, wait_for
+
+# Deletes reminded tasks and people through the host's own code, the ORM's delete()
+# and the admin's delete view, then opens the admin's pages as staff. Prints the trail
+# before and after, what the deletions answered and left, and each page's status.
+# `order` (prepended) names the rows: ids of the staff user, the tasks and people to
+# delete, and a task and a person left standing.
+DELETE_AND_BROWSE = """
+import json
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+from reminders_app.models import ReminderLog, ReminderPreference
+
+Task, User = apps.get_model(settings.REMINDER_TASK_MODEL), get_user_model()
+
+
+def trail():
+    rows = ReminderLog.objects.order_by("id")
+    return [[r.id, r.task_id, r.recipient_id, r.due_at.isoformat(), r.status] for r in rows]
+
+
+def url(model, view, *args):
+    opts = model._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=args)
+
+
+def answer(method, page, *data):  # the response, or the error it raised, in a line
+    try:
+        return method(page, *data)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def status(response):
+    return getattr(response, "status_code", response)
+
+
+before = trail()
+staff = Client()
+staff.force_login(User._default_manager.get(pk=order["staff"]))
+Task._default_manager.get(pk=order["task_by_orm"]).delete()
+User._default_manager.get(pk=order["person_by_orm"]).delete()
+answers = {
+    "task": answer(staff.post, url(Task, "delete", order["task_by_admin"]), {"post": "yes"}),
+    "person": answer(staff.post, url(User, "delete", order["person_by_admin"]), {"post": "yes"}),
+}
+left = {
+    "tasks": Task._default_manager.filter(
+        pk__in=[order["task_by_orm"], order["task_by_admin"]]
+    ).count(),
+    "people": User._default_manager.filter(
+        pk__in=[order["person_by_orm"], order["person_by_admin"]]
+    ).count(),
+}
+of_gone_task = ReminderLog.objects.filter(task_id=order["task_by_orm"]).first()
+of_gone_person = ReminderLog.objects.filter(recipient_id=order["person_by_orm"]).first()
+pages = {
+    "reminders": url(ReminderLog, "changelist"),
+    "reminder of a deleted task": url(ReminderLog, "change", of_gone_task.pk),
+    "reminder of a deleted person": url(ReminderLog, "change", of_gone_person.pk),
+    "tasks": url(Task, "changelist"),
+    "task": url(Task, "change", order["task"]),
+    "people": url(User, "changelist"),
+    "person": url(User, "change", order["person"]),
+    "preferences": url(ReminderPreference, "changelist"),
+}
+answered = {name: answer(staff.get, page) for name, page in pages.items()}
+print(json.dumps({
+    "before": before,
+    "after": trail(),
+    "answers": {name: status(response) for name, response in answers.items()},
+    "left": left,
+    "pages": {name: status(response) for name, response in answered.items()},
+    "reminders_page": getattr(answered["reminders"], "text", ""),
+}))
+"""
+
+
+def ready(host: Host) -> None:
+    """`migrate`, then `check` and `makemigrations` say nothing is amiss."""
+    for step in (
+        ["migrate", "--no-input", "-v0"],
+        ["check", "--fail-level", "WARNING"],
+        ["makemigrations", "--check", "--dry-run"],
+    ):
+        result = host.run(*step)
+        assert result.returncode == 0, f"{step[0]}: {result.stdout}{result.stderr}"
+
+
+def remind_twice(host: Host) -> dict:
+    """`send_reminders` at NOW, then again: the second reminds nobody. The first's
+    summary."""
+    runs = [host.run("send_reminders", "--json", "--now", NOW.isoformat()) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    first, again = (json.loads(run.stdout) for run in runs)
+    assert (first["failed"], again["selected"], again["sent"]) == (0, 0, 0)
+    return first
+
+
+def delete_and_browse(host: Host, **order: int) -> dict:
+    facts = host.facts(f"order = {order!r}\n{DELETE_AND_BROWSE}")
+    # Deleted through the host's own code: the admin's deletions went through
+    # (302: back to the list) and nothing deleted is left.
+    assert facts["answers"] == {"task": 302, "person": 302}
+    assert facts["left"] == {"tasks": 0, "people": 0}
+    # The trail keeps every row, ids and all.
+    assert facts["after"] == facts["before"]
+    assert facts["pages"] == dict.fromkeys(facts["pages"], 200)
+    return facts
+
+
+def reminded(trail: list) -> list[tuple[int, int, str]]:
+    """(task id, recipient id, due instant) of every sent reminder, sorted."""
+    return sorted((task, person, due) for _, task, person, due, status in trail if status == "sent")
+
+
+# A seed's frame: `person(login, zone)` makes a person (with a preference when a zone
+# is given), `staff` is a superuser, `now` is NOW; at the end it prints the ids of
+# every task (by title) and person (by login), and the module of the database driver's
+# connection.
+SEED_START = """
+import json
+from datetime import date, datetime, timedelta
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from reminders_app.models import ReminderPreference
+
+User = get_user_model()
+
+
+def person(login, zone=""):
+    user = User._default_manager.create_user(login)
+    if zone:
+        ReminderPreference.objects.create(user=user, time_zone=zone)
+    return user
+"""
+SEED_END = """
+from django.db import connection
+Task = apps.get_model(settings.REMINDER_TASK_MODEL)
+title = settings.REMINDER_TASK_FIELDS.get("title", "title")
+print(json.dumps({
+    "tasks": dict(Task._default_manager.values_list(title, "pk")),
+    "people": dict(User._default_manager.values_list(User.USERNAME_FIELD, "pk")),
+    "driver": type(connection.connection).__module__,
+}))
+"""
+
+
+def seed(body: str, *, staff: str = "boss") -> str:
+    """A host's seed script: its `body` in the frame above."""
+    return (
+        f"{SEED_START}\nnow = datetime.fromisoformat({NOW.isoformat()!r})\n"
+        f"staff = User._default_manager.create_superuser({staff!r})\n{body}{SEED_END}"
+    )
+
+
+def at(day: int, hour: int) -> str:
+    """An instant of March 2026 in UTC, as the trail prints it."""
+    return datetime(2026, 3, day, hour, tzinfo=NOW.tzinfo).isoformat()
+
+
+# --- dated: a household's chores -------------------------------------------------
+
+SEED_DATED = seed(
+    """
+from django.utils import timezone
+from django_q.models import Schedule
+from chores.models import Chore
+
+
+def chore(title, day, assignees=(), creator=None, done=False):
+    made = Chore.objects.create(title=title, due_on=day, creator=creator, done=done)
+    made.assignees.set(assignees)
+
+
+ann = person("ann")  # no preference: the default zone, UTC
+kiri = person("kiri", "Pacific/Kiritimati")  # UTC+14, far east
+baker = person("baker", "Etc/GMT+12")  # UTC-12, far west
+bob = person("bob", "Europe/Berlin")  # UTC+1 in March
+march = lambda day: date(2026, 3, day)
+chore("Water the plants", march(11), [ann, kiri, baker])
+chore("Take out the bins", march(10), [baker, bob])
+chore("Fix the gate", march(11), creator=bob)
+chore("Sweep the porch", march(11), [kiri], creator=ann)
+chore("Clean the oven", march(11), [ann], done=True)
+chore("Defrost the freezer", march(9), [ann, kiri, baker])
+chore("Wash the car", march(12), [ann, kiri, baker])
+chore("Mend the fence", march(11))
+chore("Some day", None, [ann])
+# Due by the real clock, for the cluster's scheduled run: Sam lives where it is about
+# 21:00 now, so 09:00 tomorrow there is about 12 hours away.
+offset = (21 - timezone.now().hour) % 24
+offset -= 24 if offset > 14 else 0
+sam = person("sam", f"Etc/GMT{-offset:+d}")
+chore("Feed the cat", (timezone.now() + timedelta(hours=offset + 12)).date(), [sam])
+# The household's sweep and the reminder job both due now, as if their hour had come.
+due = Schedule.objects.filter(name__in=["nightly-sweep", "send-due-reminders"])
+assert due.update(next_run=timezone.now()) == 2
+"""
+)
+# After the cluster ran: what the sweep did, and the scheduled reminder run.
+AFTER_CLUSTER = """
+import json
+from django_q.models import Success
+from reminders_app.models import ReminderLog, ReminderRun
+from chores.models import Chore
+from household.models import Sweep
+
+run = ReminderRun.objects.get(trigger="schedule")
+print(json.dumps({
+    "succeeded": sorted(Success.objects.values_list("func", flat=True)),
+    "sweeps": list(Sweep.objects.values_list("removed", flat=True)),
+    "done_chores": Chore.objects.filter(done=True).count(),
+    "run": [run.status, run.sent],
+    "reminded": list(run.reminders.values_list("task__title", "recipient__username")),
+}))
+"""
+SWEEP, JOB = "household.tasks.sweep", "reminders_app.jobs.process_reminders"
+
+
+def test_a_household_reminds_each_assignee_on_their_own_day_and_keeps_its_own_schedule(
+    installed, host_db, tmp_path
+):
+    host = Host(HOSTS / "dated", "homesite.settings", installed, host_db, path=(HOSTS,))
+    ready(host)
+    ids = host.facts(SEED_DATED)
+    task, person = ids["tasks"].__getitem__, ids["people"].__getitem__
+
+    first = remind_twice(host)
+    facts = delete_and_browse(
+        host,
+        staff=person("boss"),
+        task_by_orm=task("Fix the gate"),
+        task_by_admin=task("Water the plants"),
+        person_by_orm=person("baker"),
+        person_by_admin=person("kiri"),
+        task=task("Sweep the porch"),
+        person=person("ann"),
+    )
+
+    # A due day falls due at 09:00 in each person's zone: Kiritimati's 11 March is
+    # still 10 March in UTC, Baker Island's 10 March is late that day in UTC; the
+    # creator is reminded of a chore without assignees, never of one with them.
+    expected = [
+        (task("Water the plants"), person("ann"), at(11, 9)),
+        (task("Water the plants"), person("kiri"), at(10, 19)),
+        (task("Take out the bins"), person("baker"), at(10, 21)),
+        (task("Fix the gate"), person("bob"), at(11, 8)),
+        (task("Sweep the porch"), person("kiri"), at(10, 19)),
+    ]
+    assert reminded(facts["before"]) == sorted(expected)
+    assert first["sent"] == len(expected)
+    assert ">ann<" in facts["reminders_page"]  # each reminder names its recipient
+
+    # A redeploy (migrate, then the cluster) with the household's own schedule
+    # present, both schedules due (SEED_DATED). The guard is off (the host leaves
+    # Q_CLUSTER_ALLOWED_FUNCTIONS unset): the cluster runs the household's sweep as
+    # well as the reminder job.
+    migrate = host.run("migrate", "--no-input", "-v0")
+    assert migrate.returncode == 0, migrate.stderr
+    log = tmp_path / "qcluster.log"
+
+    def ran(func: str) -> bool:  # django-q2's line for a task it ran, either way
+        return any(f"{outcome} '{func}'" in log.read_text() for outcome in ("Processed", "Failed"))
+
+    with log.open("w") as out:
+        cluster = host.start(
+            "qcluster", stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            wait_for(
+                lambda: cluster.poll() is not None or all(ran(func) for func in (SWEEP, JOB)),
+                what="the cluster to run both schedules",
+            )
+        finally:
+            status = stop(cluster)
+    assert f"Processed '{SWEEP}'" in log.read_text(), log.read_text()
+    assert f"Processed '{JOB}'" in log.read_text(), log.read_text()
+    assert status == [0]
+
+    after = host.facts(AFTER_CLUSTER)
+    assert after["succeeded"] == sorted([SWEEP, JOB])
+    assert (after["sweeps"], after["done_chores"]) == ([1], 0)  # "Clean the oven"
+    assert after["run"] == ["succeeded", 1]
+    assert after["reminded"] == [["Feed the cat", "sam"]]
