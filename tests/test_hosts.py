@@ -6,14 +6,16 @@ admin's delete view) while the trail keeps every row, and serves its admin.
 
 - dated: a household's chores (a due day, a done flag, several assignees, the creator
   as fallback) on AutoField ids, with a django-q2 schedule of its own that a real
-  `qcluster` runs beside the reminder job.
+  `qcluster` runs beside the reminder job;
+- statused: a help desk's tickets (a due time, open as a status among several, one
+  nullable assignee); without REMINDER_TASK_MODEL, it is told what to set in one line.
 
 Each step is one child process whose only reminders_app is the wheel's
 (tests/hosting.py)."""
 
 import json
 import subprocess
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tests.conftest import NOW
 from tests.hosting import HOSTS, Host
@@ -183,6 +185,11 @@ def at(day: int, hour: int) -> str:
     return datetime(2026, 3, day, hour, tzinfo=NOW.tzinfo).isoformat()
 
 
+def later(hours: float) -> str:
+    """NOW + hours, as the trail prints it."""
+    return (NOW + timedelta(hours=hours)).isoformat()
+
+
 # --- dated: a household's chores -------------------------------------------------
 
 SEED_DATED = seed(
@@ -307,3 +314,81 @@ def test_a_household_reminds_each_assignee_on_their_own_day_and_keeps_its_own_sc
     assert (after["sweeps"], after["done_chores"]) == ([1], 0)  # "Clean the oven"
     assert after["run"] == ["succeeded", 1]
     assert after["reminded"] == [["Feed the cat", "sam"]]
+
+
+# --- statused: a help desk's tickets ---------------------------------------------
+
+SEED_STATUSED = seed(
+    """
+from helpdesk.models import Ticket
+
+east = person("east", "Pacific/Kiritimati")
+west = person("west", "Etc/GMT+12")
+plain = person("plain")
+NEW, OPEN, WAITING, SOLVED, CLOSED = Ticket.Status
+
+
+def ticket(subject, status, hours=None, assignee=None):
+    due = None if hours is None else now + timedelta(hours=hours)
+    Ticket.objects.create(subject=subject, status=status, due=due, assignee=assignee)
+
+
+ticket("Printer on fire", NEW, 1, east)
+ticket("VPN drops", OPEN, 23, west)
+ticket("Invoice missing", WAITING, 24, plain)  # the window's end is inclusive
+ticket("Password reset", SOLVED, 2, east)
+ticket("Old laptop", CLOSED, 2, west)
+ticket("Nobody's ticket", OPEN, 2)
+ticket("Overdue", OPEN, -1, plain)
+ticket("Next week", OPEN, 25, plain)
+ticket("Some day", OPEN, None, plain)
+"""
+)
+
+
+def test_a_help_desk_reminds_the_assignee_of_each_ticket_open_in_one_of_its_statuses(
+    installed, host_db
+):
+    host = Host(HOSTS / "statused", "desksite.settings", installed, host_db, path=(HOSTS,))
+    ready(host)
+    ids = host.facts(SEED_STATUSED)
+    task, person = ids["tasks"].__getitem__, ids["people"].__getitem__
+
+    first = remind_twice(host)
+    facts = delete_and_browse(
+        host,
+        staff=person("boss"),
+        task_by_orm=task("Printer on fire"),
+        task_by_admin=task("VPN drops"),
+        person_by_orm=person("east"),
+        person_by_admin=person("west"),
+        task=task("Invoice missing"),
+        person=person("plain"),
+    )
+
+    # Open means new, open or waiting (REMINDER_TASK_OPEN); a due time is the same
+    # instant in every zone.
+    expected = [
+        (task("Printer on fire"), person("east"), later(1)),
+        (task("VPN drops"), person("west"), later(23)),
+        (task("Invoice missing"), person("plain"), later(24)),
+    ]
+    assert reminded(facts["before"]) == sorted(expected)
+    assert first["sent"] == len(expected)
+    assert ">plain<" in facts["reminders_page"]
+
+
+def test_a_host_that_names_no_task_model_is_told_what_to_set_in_one_line(
+    installed, host_db, tmp_path
+):
+    host = Host(HOSTS / "statused", "desksite.settings", installed, host_db, path=(HOSTS,))
+    unmapped = host.variant(tmp_path, "del REMINDER_TASK_MODEL\n")
+    for step in (["check"], ["migrate", "--no-input"]):
+        result = unmapped.run(*step)
+        assert result.returncode != 0, step
+        assert "Traceback" not in result.stderr, result.stderr
+        errors = [line for line in result.stderr.splitlines() if "reminders_app.E" in line]
+        assert errors == [
+            "?: (reminders_app.E003) REMINDER_TASK_MODEL is not set: name the model your tasks "
+            "are, such as REMINDER_TASK_MODEL = 'todo.Item' (docs/reusable-app.md)"
+        ], result.stderr
