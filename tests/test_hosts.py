@@ -8,7 +8,8 @@ admin's delete view) while the trail keeps every row, and serves its admin.
   as fallback) on AutoField ids, with a django-q2 schedule of its own that a real
   `qcluster` runs beside the reminder job;
 - statused: a help desk's tickets (a due time, open as a status among several, one
-  nullable assignee); without REMINDER_TASK_MODEL, it is told what to set in one line.
+  nullable assignee); without REMINDER_TASK_MODEL, it is told what to set in one line;
+- emailuser: a user model that logs in by email, on psycopg2 (PostgreSQL only).
 
 Each step is one child process whose only reminders_app is the wheel's
 (tests/hosting.py)."""
@@ -17,8 +18,10 @@ import json
 import subprocess
 from datetime import datetime, timedelta
 
+import pytest
+
 from tests.conftest import NOW
-from tests.hosting import HOSTS, Host
+from tests.hosting import HOSTS, WITHOUT_PSYCOPG3, Host
 from tests.processes import stop, wait_for
 
 # Deletes reminded tasks and people through the host's own code, the ORM's delete()
@@ -392,3 +395,72 @@ def test_a_host_that_names_no_task_model_is_told_what_to_set_in_one_line(
             "?: (reminders_app.E003) REMINDER_TASK_MODEL is not set: name the model your tasks "
             "are, such as REMINDER_TASK_MODEL = 'todo.Item' (docs/reusable-app.md)"
         ], result.stderr
+
+
+# --- emailuser: members who log in by email, on psycopg2 -------------------------
+
+SEED_EMAILUSER = seed(
+    """
+from workorders.models import WorkOrder
+
+east = person("east@example.com", "Pacific/Kiritimati")
+west = person("west@example.com", "Etc/GMT+12")
+plain = person("plain@example.com")
+
+
+def order(summary, hours, owner, finished=False):
+    WorkOrder.objects.create(
+        summary=summary,
+        deadline=now + timedelta(hours=hours),
+        owner=owner,
+        finished_at=now if finished else None,
+    )
+
+
+order("Replace the boiler", 2, east)
+order("Oil the hinges", 10, east)
+order("Inspect the roof", 20, west)
+order("Check the alarm", 3, plain)
+order("Paint the hall", 5, plain, finished=True)
+order("Fix the lift", 30, plain)
+""",
+    staff="boss@example.com",
+)
+
+
+@pytest.mark.postgres
+def test_a_crew_whose_members_log_in_by_email_is_reminded_on_psycopg2(installed, host_db):
+    host = Host(
+        HOSTS / "emailuser",
+        "crewsite.settings",
+        installed,
+        host_db,
+        path=(WITHOUT_PSYCOPG3, HOSTS),
+    )
+    ready(host)
+    ids = host.facts(SEED_EMAILUSER)
+    task, person = ids["tasks"].__getitem__, ids["people"].__getitem__
+    assert ids["driver"] == "psycopg2.extensions"  # not psycopg 3
+
+    first = remind_twice(host)
+    facts = delete_and_browse(
+        host,
+        staff=person("boss@example.com"),
+        task_by_orm=task("Replace the boiler"),
+        task_by_admin=task("Inspect the roof"),
+        # Their work orders go with them (the host's CASCADE), reminded ones included.
+        person_by_orm=person("plain@example.com"),
+        person_by_admin=person("west@example.com"),
+        task=task("Oil the hinges"),
+        person=person("east@example.com"),
+    )
+
+    expected = [
+        (task("Replace the boiler"), person("east@example.com"), later(2)),
+        (task("Oil the hinges"), person("east@example.com"), later(10)),
+        (task("Inspect the roof"), person("west@example.com"), later(20)),
+        (task("Check the alarm"), person("plain@example.com"), later(3)),
+    ]
+    assert reminded(facts["before"]) == sorted(expected)
+    assert first["sent"] == len(expected)
+    assert ">east@example.com<" in facts["reminders_page"]
