@@ -68,9 +68,9 @@ def maintain(*statements: str) -> None:
 
 @dataclass(frozen=True)
 class Host:
-    """A host project: `root` (its folder, on the path), its settings module, and the
-    folder the wheel is installed in. `path`: folders put first on the path (a
-    settings variant, or WITHOUT_PSYCOPG3)."""
+    """A host project: `root` (its folder, on the path with tests/hosts, where
+    hostbase is), its settings module, and the folder the wheel is installed in.
+    `path`: folders put first on the path (a settings variant, or WITHOUT_PSYCOPG3)."""
 
     root: Path
     settings: str
@@ -85,7 +85,7 @@ class Host:
             for key, value in os.environ.items()
             if not key.startswith(("DJANGO_", "REMINDER_", "Q_CLUSTER", "PYTHON"))
         }
-        folders = [*self.path, self.site, self.root]
+        folders = [*self.path, self.site, self.root, HOSTS]  # HOSTS: hostbase
         return env | {
             "PYTHONPATH": os.pathsep.join(map(str, folders)),
             "PYTHONUNBUFFERED": "1",

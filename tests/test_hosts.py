@@ -15,6 +15,7 @@ Each step is one child process whose only reminders_app is the wheel's
 (tests/hosting.py)."""
 
 import json
+import re
 import subprocess
 from datetime import datetime, timedelta
 
@@ -114,18 +115,35 @@ def ready(host: Host) -> None:
         assert result.returncode == 0, f"{step[0]}: {result.stdout}{result.stderr}"
 
 
-def remind_twice(host: Host) -> dict:
-    """`send_reminders` at NOW, then again: the second reminds nobody. The first's
-    summary."""
+def prove(
+    host: Host, seed: str, *, tasks: tuple[str, str, str], people: tuple[str, str, str]
+) -> dict:
+    """What every host must do, one child process a step: migrate and check clean, run
+    `seed`, `send_reminders` at NOW and again (the rerun reminds nobody), then delete
+    `tasks` and `people` (by title and login: the first with the ORM, the second in the
+    admin; the third is left standing) and browse the admin as the seed's staff user.
+
+    Returns what was reminded, as sorted (task title, recipient login, due instant)
+    rows, the database driver's module, what each admin page answered (a status, or
+    the error it raised) and the admin's reminder list."""
+    ready(host)
+    ids = host.facts(seed)
+    task, person = ids["tasks"], ids["people"]
     runs = [host.run("send_reminders", "--json", "--now", NOW.isoformat()) for _ in range(2)]
     for run in runs:
         assert run.returncode == 0, run.stderr
     first, again = (json.loads(run.stdout) for run in runs)
     assert (first["failed"], again["selected"], again["sent"]) == (0, 0, 0)
-    return first
 
-
-def delete_and_browse(host: Host, **order: int) -> dict:
+    order = {
+        "staff": ids["staff"],
+        "task_by_orm": task[tasks[0]],
+        "task_by_admin": task[tasks[1]],
+        "task": task[tasks[2]],
+        "person_by_orm": person[people[0]],
+        "person_by_admin": person[people[1]],
+        "person": person[people[2]],
+    }
     facts = host.facts(f"order = {order!r}\n{DELETE_AND_BROWSE}")
     # Deleted through the host's own code: the admin's deletions went through
     # (302: back to the list) and nothing deleted is left.
@@ -133,19 +151,23 @@ def delete_and_browse(host: Host, **order: int) -> dict:
     assert facts["left"] == {"tasks": 0, "people": 0}
     # The trail keeps every row, ids and all.
     assert facts["after"] == facts["before"]
-    assert facts["pages"] == dict.fromkeys(facts["pages"], 200)
-    return facts
 
-
-def reminded(trail: list) -> list[tuple[int, int, str]]:
-    """(task id, recipient id, due instant) of every sent reminder, sorted."""
-    return sorted((task, person, due) for _, task, person, due, status in trail if status == "sent")
+    title = {pk: name for name, pk in task.items()}
+    login = {pk: name for name, pk in person.items()}
+    sent = [row for row in facts["before"] if row[4] == "sent"]
+    assert first["sent"] == len(sent)
+    return {
+        "reminded": sorted((title[t], login[p], due) for _, t, p, due, _ in sent),
+        "driver": ids["driver"],
+        "pages": facts["pages"],
+        "reminders_page": facts["reminders_page"],
+    }
 
 
 # A seed's frame: `person(login, zone)` makes a person (with a preference when a zone
 # is given), `staff` is a superuser, `now` is NOW; at the end it prints the ids of
-# every task (by title) and person (by login), and the module of the database driver's
-# connection.
+# every task (by title) and person (by login), the staff user's, and the module of the
+# database driver's connection.
 SEED_START = """
 import json
 from datetime import date, datetime, timedelta
@@ -170,6 +192,7 @@ title = settings.REMINDER_TASK_FIELDS.get("title", "title")
 print(json.dumps({
     "tasks": dict(Task._default_manager.values_list(title, "pk")),
     "people": dict(User._default_manager.values_list(User.USERNAME_FIELD, "pk")),
+    "staff": staff.pk,
     "driver": type(connection.connection).__module__,
 }))
 """
@@ -181,6 +204,11 @@ def seed(body: str, *, staff: str = "boss") -> str:
         f"{SEED_START}\nnow = datetime.fromisoformat({NOW.isoformat()!r})\n"
         f"staff = User._default_manager.create_superuser({staff!r})\n{body}{SEED_END}"
     )
+
+
+def shows(page: str, word: str) -> bool:
+    """Whether a page's text has `word` as a word of its own."""
+    return re.search(rf"(?<![\w.@]){re.escape(word)}(?![\w.@])", page) is not None
 
 
 def at(day: int, hour: int) -> str:
@@ -232,11 +260,12 @@ due = Schedule.objects.filter(name__in=["nightly-sweep", "send-due-reminders"])
 assert due.update(next_run=timezone.now()) == 2
 """
 )
+
 # After the cluster ran: what the sweep did, and the scheduled reminder run.
 AFTER_CLUSTER = """
 import json
 from django_q.models import Success
-from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.models import ReminderRun
 from chores.models import Chore
 from household.models import Sweep
 
@@ -255,36 +284,26 @@ SWEEP, JOB = "household.tasks.sweep", "reminders_app.jobs.process_reminders"
 def test_a_household_reminds_each_assignee_on_their_own_day_and_keeps_its_own_schedule(
     installed, host_db, tmp_path
 ):
-    host = Host(HOSTS / "dated", "homesite.settings", installed, host_db, path=(HOSTS,))
-    ready(host)
-    ids = host.facts(SEED_DATED)
-    task, person = ids["tasks"].__getitem__, ids["people"].__getitem__
-
-    first = remind_twice(host)
-    facts = delete_and_browse(
+    host = Host(HOSTS / "dated", "homesite.settings", installed, host_db)
+    outcome = prove(
         host,
-        staff=person("boss"),
-        task_by_orm=task("Fix the gate"),
-        task_by_admin=task("Water the plants"),
-        person_by_orm=person("baker"),
-        person_by_admin=person("kiri"),
-        task=task("Sweep the porch"),
-        person=person("ann"),
+        SEED_DATED,
+        tasks=("Fix the gate", "Water the plants", "Sweep the porch"),
+        people=("baker", "kiri", "ann"),
     )
 
     # A due day falls due at 09:00 in each person's zone: Kiritimati's 11 March is
     # still 10 March in UTC, Baker Island's 10 March is late that day in UTC; the
     # creator is reminded of a chore without assignees, never of one with them.
-    expected = [
-        (task("Water the plants"), person("ann"), at(11, 9)),
-        (task("Water the plants"), person("kiri"), at(10, 19)),
-        (task("Take out the bins"), person("baker"), at(10, 21)),
-        (task("Fix the gate"), person("bob"), at(11, 8)),
-        (task("Sweep the porch"), person("kiri"), at(10, 19)),
-    ]
-    assert reminded(facts["before"]) == sorted(expected)
-    assert first["sent"] == len(expected)
-    assert ">ann<" in facts["reminders_page"]  # each reminder names its recipient
+    assert outcome["reminded"] == sorted(
+        [
+            ("Water the plants", "ann", at(11, 9)),
+            ("Water the plants", "kiri", at(10, 19)),
+            ("Take out the bins", "baker", at(10, 21)),
+            ("Fix the gate", "bob", at(11, 8)),
+            ("Sweep the porch", "kiri", at(10, 19)),
+        ]
+    )
 
     # A redeploy (migrate, then the cluster) with the household's own schedule
     # present, both schedules due (SEED_DATED). The guard is off (the host leaves
@@ -295,7 +314,7 @@ def test_a_household_reminds_each_assignee_on_their_own_day_and_keeps_its_own_sc
     log = tmp_path / "qcluster.log"
 
     def ran(func: str) -> bool:  # django-q2's line for a task it ran, either way
-        return any(f"{outcome} '{func}'" in log.read_text() for outcome in ("Processed", "Failed"))
+        return any(f"{word} '{func}'" in log.read_text() for word in ("Processed", "Failed"))
 
     with log.open("w") as out:
         cluster = host.start(
@@ -317,6 +336,11 @@ def test_a_household_reminds_each_assignee_on_their_own_day_and_keeps_its_own_sc
     assert (after["sweeps"], after["done_chores"]) == ([1], 0)  # "Clean the oven"
     assert after["run"] == ["succeeded", 1]
     assert after["reminded"] == [["Feed the cat", "sam"]]
+
+    # The admin, after the deletions: every page answers, and the reminder list names
+    # each reminder's recipient.
+    assert outcome["pages"] == dict.fromkeys(outcome["pages"], 200)
+    assert shows(outcome["reminders_page"], "ann")
 
 
 # --- statused: a help desk's tickets ---------------------------------------------
@@ -352,39 +376,31 @@ ticket("Some day", OPEN, None, plain)
 def test_a_help_desk_reminds_the_assignee_of_each_ticket_open_in_one_of_its_statuses(
     installed, host_db
 ):
-    host = Host(HOSTS / "statused", "desksite.settings", installed, host_db, path=(HOSTS,))
-    ready(host)
-    ids = host.facts(SEED_STATUSED)
-    task, person = ids["tasks"].__getitem__, ids["people"].__getitem__
-
-    first = remind_twice(host)
-    facts = delete_and_browse(
+    host = Host(HOSTS / "statused", "desksite.settings", installed, host_db)
+    outcome = prove(
         host,
-        staff=person("boss"),
-        task_by_orm=task("Printer on fire"),
-        task_by_admin=task("VPN drops"),
-        person_by_orm=person("east"),
-        person_by_admin=person("west"),
-        task=task("Invoice missing"),
-        person=person("plain"),
+        SEED_STATUSED,
+        tasks=("Printer on fire", "VPN drops", "Invoice missing"),
+        people=("east", "west", "plain"),
     )
 
     # Open means new, open or waiting (REMINDER_TASK_OPEN); a due time is the same
     # instant in every zone.
-    expected = [
-        (task("Printer on fire"), person("east"), later(1)),
-        (task("VPN drops"), person("west"), later(23)),
-        (task("Invoice missing"), person("plain"), later(24)),
-    ]
-    assert reminded(facts["before"]) == sorted(expected)
-    assert first["sent"] == len(expected)
-    assert ">plain<" in facts["reminders_page"]
+    assert outcome["reminded"] == sorted(
+        [
+            ("Printer on fire", "east", later(1)),
+            ("VPN drops", "west", later(23)),
+            ("Invoice missing", "plain", later(24)),
+        ]
+    )
+    assert outcome["pages"] == dict.fromkeys(outcome["pages"], 200)
+    assert shows(outcome["reminders_page"], "plain")
 
 
 def test_a_host_that_names_no_task_model_is_told_what_to_set_in_one_line(
     installed, host_db, tmp_path
 ):
-    host = Host(HOSTS / "statused", "desksite.settings", installed, host_db, path=(HOSTS,))
+    host = Host(HOSTS / "statused", "desksite.settings", installed, host_db)
     unmapped = host.variant(tmp_path, "del REMINDER_TASK_MODEL\n")
     for step in (["check"], ["migrate", "--no-input"]):
         result = unmapped.run(*step)
@@ -431,36 +447,24 @@ order("Fix the lift", 30, plain)
 @pytest.mark.postgres
 def test_a_crew_whose_members_log_in_by_email_is_reminded_on_psycopg2(installed, host_db):
     host = Host(
-        HOSTS / "emailuser",
-        "crewsite.settings",
-        installed,
-        host_db,
-        path=(WITHOUT_PSYCOPG3, HOSTS),
+        HOSTS / "emailuser", "crewsite.settings", installed, host_db, path=(WITHOUT_PSYCOPG3,)
     )
-    ready(host)
-    ids = host.facts(SEED_EMAILUSER)
-    task, person = ids["tasks"].__getitem__, ids["people"].__getitem__
-    assert ids["driver"] == "psycopg2.extensions"  # not psycopg 3
-
-    first = remind_twice(host)
-    facts = delete_and_browse(
+    outcome = prove(
         host,
-        staff=person("boss@example.com"),
-        task_by_orm=task("Replace the boiler"),
-        task_by_admin=task("Inspect the roof"),
-        # Their work orders go with them (the host's CASCADE), reminded ones included.
-        person_by_orm=person("plain@example.com"),
-        person_by_admin=person("west@example.com"),
-        task=task("Oil the hinges"),
-        person=person("east@example.com"),
+        SEED_EMAILUSER,
+        tasks=("Replace the boiler", "Inspect the roof", "Oil the hinges"),
+        # The first's work orders go with them (the host's CASCADE), reminded ones too.
+        people=("plain@example.com", "west@example.com", "east@example.com"),
     )
 
-    expected = [
-        (task("Replace the boiler"), person("east@example.com"), later(2)),
-        (task("Oil the hinges"), person("east@example.com"), later(10)),
-        (task("Inspect the roof"), person("west@example.com"), later(20)),
-        (task("Check the alarm"), person("plain@example.com"), later(3)),
-    ]
-    assert reminded(facts["before"]) == sorted(expected)
-    assert first["sent"] == len(expected)
-    assert ">east@example.com<" in facts["reminders_page"]
+    assert outcome["driver"] == "psycopg2.extensions"  # the host's own connection
+    assert outcome["reminded"] == sorted(
+        [
+            ("Replace the boiler", "east@example.com", later(2)),
+            ("Oil the hinges", "east@example.com", later(10)),
+            ("Inspect the roof", "west@example.com", later(20)),
+            ("Check the alarm", "plain@example.com", later(3)),
+        ]
+    )
+    assert outcome["pages"] == dict.fromkeys(outcome["pages"], 200)
+    assert shows(outcome["reminders_page"], "east@example.com")

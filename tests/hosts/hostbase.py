@@ -1,6 +1,6 @@
 """What any Django project with the admin has, shared by the host projects under
-tests/hosts: the database from DATABASE_URL, Django's own apps, middleware and
-templates. Each host's settings add its own apps, models and reminders_app's mapping;
+tests/hosts and tests/hostproject: the database from DATABASE_URL, Django's own apps,
+middleware and templates. Each host's settings add its own apps, models and reminders_app's mapping;
 nothing here is reminders_app's or this repository's project's."""
 
 import os
