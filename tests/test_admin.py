@@ -951,6 +951,24 @@ def test_the_preference_section_names_the_preference_not_a_user_id(client, super
     assert "Due times in reminder mails are shown in this zone." in text
 
 
+@pytest.mark.parametrize(("login_field", "term"), [("username", "ann"), ("email", "ann@example")])
+def test_preferences_are_found_by_the_login_whatever_the_user_model_calls_it(
+    client, superuser, monkeypatch, login_field, term
+):
+    from reminders_app.models import ReminderPreference
+
+    ann = UserFactory(username="ann", email="ann@example.com")
+    for person in (ann, UserFactory(username="bob", email="bob@example.com")):
+        ReminderPreference.objects.create(user=person)
+    monkeypatch.setattr(get_user_model(), "USERNAME_FIELD", login_field)
+    client.force_login(superuser)
+
+    url = reverse("admin:reminders_app_reminderpreference_changelist")
+    response = client.get(url, {"q": term})
+
+    assert [preference.user for preference in shown(response)] == [ann]
+
+
 # --- A host that has not named its task model yet --------------------------------------
 
 
