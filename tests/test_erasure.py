@@ -28,6 +28,7 @@ from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun
 from tests.factories import TaskFactory, UserFactory
 from tests.hosts.dated.chores.models import Chore
 from tests.processes import run_manage
+from tests.test_shapes import CHORES  # the chores' roles, as a host maps them
 
 PASSWORD = "zelda-password-42"
 USERNAME = "zelda-quartermain"
@@ -222,16 +223,6 @@ def test_an_unknown_username_is_a_usage_error():
 
 
 # --- Tasks shared with others, other user models ------------------------------------
-
-CHORES = {
-    "REMINDER_TASK_MODEL": "chores.Chore",
-    "REMINDER_TASK_FIELDS": {
-        "due_at": "due_on",
-        "completed_at": "done",
-        "owner": "assignees",
-        "fallback_owner": "creator",
-    },
-}
 
 
 @pytest.mark.django_db
