@@ -141,7 +141,7 @@ class ReminderMessage(EmailMultiAlternatives):
 
     Two steps of Django's serialisation repeat for every mail at about half its cost:
     folding each header, though most are the same from one mail to the next (the
-    sender, the owner's, the parts'), and choosing the multipart boundary, for which
+    sender, the recipient's, the parts'), and choosing the multipart boundary, for which
     the email package compiles a regular expression per mail to check that no part
     contains it. Here each folded header is remembered (folding is a pure function of
     the header and the policy), and the boundary is drawn in the email package's own
