@@ -27,9 +27,9 @@ from tests.processes import stop, wait_for
 
 # Deletes reminded tasks and people through the host's own code, the ORM's delete()
 # and the admin's delete view, then opens the admin's pages as staff. Prints the trail
-# before and after, what the deletions answered and left, and each page's status.
-# `order` (prepended) names the rows: ids of the staff user, the tasks and people to
-# delete, and a task and a person left standing.
+# before and after, what the deletions answered and left, each page's status and the
+# text of those that name people. `order` (prepended) names the rows: ids of the staff
+# user, the tasks and people to delete, and a task and a person left standing.
 DELETE_AND_BROWSE = """
 import json
 from django.apps import apps
@@ -37,6 +37,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
+from django.utils.http import urlencode
 from reminders_app.models import ReminderLog, ReminderPreference
 
 Task, User = apps.get_model(settings.REMINDER_TASK_MODEL), get_user_model()
@@ -80,6 +81,7 @@ left = {
         pk__in=[order["person_by_orm"], order["person_by_admin"]]
     ).count(),
 }
+standing = User._default_manager.get(pk=order["person"])
 of_gone_task = ReminderLog.objects.filter(task_id=order["task_by_orm"]).first()
 of_gone_person = ReminderLog.objects.filter(recipient_id=order["person_by_orm"]).first()
 pages = {
@@ -91,7 +93,11 @@ pages = {
     "people": url(User, "changelist"),
     "person": url(User, "change", order["person"]),
     "preferences": url(ReminderPreference, "changelist"),
+    "preferences found by login": url(ReminderPreference, "changelist")
+    + "?" + urlencode({"q": standing.get_username()}),
 }
+texts = ["reminders", "reminder of a deleted task", "reminder of a deleted person"]
+texts.append("preferences found by login")
 answered = {name: answer(staff.get, page) for name, page in pages.items()}
 print(json.dumps({
     "before": before,
@@ -99,7 +105,9 @@ print(json.dumps({
     "answers": {name: status(response) for name, response in answers.items()},
     "left": left,
     "pages": {name: status(response) for name, response in answered.items()},
-    "reminders_page": getattr(answered["reminders"], "text", ""),
+    "texts": {name: getattr(answered[name], "text", "") for name in texts},
+    "login": standing.get_username(),
+    "person_page": pages["person"],
 }))
 """
 
@@ -124,8 +132,7 @@ def prove(
     admin; the third is left standing) and browse the admin as the seed's staff user.
 
     Returns what was reminded, as sorted (task title, recipient login, due instant)
-    rows, the database driver's module, what each admin page answered (a status, or
-    the error it raised) and the admin's reminder list."""
+    rows, the database driver's module, and what the admin showed (admin_serves())."""
     ready(host)
     ids = host.facts(seed)
     task, person = ids["tasks"], ids["people"]
@@ -159,9 +166,24 @@ def prove(
     return {
         "reminded": sorted((title[t], login[p], due) for _, t, p, due, _ in sent),
         "driver": ids["driver"],
-        "pages": facts["pages"],
-        "reminders_page": facts["reminders_page"],
+        "admin": facts,
     }
+
+
+def admin_serves(outcome: dict, *, tasks_called: str) -> None:
+    """After the deletions, every admin page answered 200 (a reminder whose task or
+    person is gone included); the reminder list names the person left standing by
+    their login and links to their page in the user admin; a reminder of a deleted
+    task (in the host's word for its tasks) or person says so; the preferences are
+    found by login."""
+    admin = outcome["admin"]
+    assert admin["pages"] == dict.fromkeys(admin["pages"], 200)
+    texts = admin["texts"]
+    assert shows(texts["reminders"], admin["login"])
+    assert f'href="{admin["person_page"]}"' in texts["reminders"]
+    assert f"deleted {tasks_called}" in texts["reminder of a deleted task"]
+    assert "deleted person" in texts["reminder of a deleted person"]
+    assert shows(texts["preferences found by login"], admin["login"])
 
 
 # A seed's frame: `person(login, zone)` makes a person (with a preference when a zone
@@ -289,7 +311,7 @@ def test_a_household_reminds_each_assignee_on_their_own_day_and_keeps_its_own_sc
         host,
         SEED_DATED,
         tasks=("Fix the gate", "Water the plants", "Sweep the porch"),
-        people=("baker", "kiri", "ann"),
+        people=("baker", "kiri", "bob"),
     )
 
     # A due day falls due at 09:00 in each person's zone: Kiritimati's 11 March is
@@ -337,10 +359,7 @@ def test_a_household_reminds_each_assignee_on_their_own_day_and_keeps_its_own_sc
     assert after["run"] == ["succeeded", 1]
     assert after["reminded"] == [["Feed the cat", "sam"]]
 
-    # The admin, after the deletions: every page answers, and the reminder list names
-    # each reminder's recipient.
-    assert outcome["pages"] == dict.fromkeys(outcome["pages"], 200)
-    assert shows(outcome["reminders_page"], "ann")
+    admin_serves(outcome, tasks_called="chore")
 
 
 # --- statused: a help desk's tickets ---------------------------------------------
@@ -351,7 +370,7 @@ from helpdesk.models import Ticket
 
 east = person("east", "Pacific/Kiritimati")
 west = person("west", "Etc/GMT+12")
-plain = person("plain")
+kim = person("kim", "Asia/Tokyo")
 NEW, OPEN, WAITING, SOLVED, CLOSED = Ticket.Status
 
 
@@ -362,13 +381,13 @@ def ticket(subject, status, hours=None, assignee=None):
 
 ticket("Printer on fire", NEW, 1, east)
 ticket("VPN drops", OPEN, 23, west)
-ticket("Invoice missing", WAITING, 24, plain)  # the window's end is inclusive
+ticket("Invoice missing", WAITING, 24, kim)  # the window's end is inclusive
 ticket("Password reset", SOLVED, 2, east)
 ticket("Old laptop", CLOSED, 2, west)
 ticket("Nobody's ticket", OPEN, 2)
-ticket("Overdue", OPEN, -1, plain)
-ticket("Next week", OPEN, 25, plain)
-ticket("Some day", OPEN, None, plain)
+ticket("Overdue", OPEN, -1, kim)
+ticket("Next week", OPEN, 25, kim)
+ticket("Some day", OPEN, None, kim)
 """
 )
 
@@ -381,7 +400,7 @@ def test_a_help_desk_reminds_the_assignee_of_each_ticket_open_in_one_of_its_stat
         host,
         SEED_STATUSED,
         tasks=("Printer on fire", "VPN drops", "Invoice missing"),
-        people=("east", "west", "plain"),
+        people=("east", "west", "kim"),
     )
 
     # Open means new, open or waiting (REMINDER_TASK_OPEN); a due time is the same
@@ -390,11 +409,10 @@ def test_a_help_desk_reminds_the_assignee_of_each_ticket_open_in_one_of_its_stat
         [
             ("Printer on fire", "east", later(1)),
             ("VPN drops", "west", later(23)),
-            ("Invoice missing", "plain", later(24)),
+            ("Invoice missing", "kim", later(24)),
         ]
     )
-    assert outcome["pages"] == dict.fromkeys(outcome["pages"], 200)
-    assert shows(outcome["reminders_page"], "plain")
+    admin_serves(outcome, tasks_called="ticket")
 
 
 def test_a_host_that_names_no_task_model_is_told_what_to_set_in_one_line(
@@ -466,5 +484,4 @@ def test_a_crew_whose_members_log_in_by_email_is_reminded_on_psycopg2(installed,
             ("Check the alarm", "plain@example.com", later(3)),
         ]
     )
-    assert outcome["pages"] == dict.fromkeys(outcome["pages"], 200)
-    assert shows(outcome["reminders_page"], "east@example.com")
+    admin_serves(outcome, tasks_called="work order")
