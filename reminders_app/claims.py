@@ -5,7 +5,7 @@ UPDATE took over a row that a dead run or an earlier failure left behind: the un
 constraint `reminder_once_per_recipient` on (task, recipient, due_at) arbitrates,
 whatever else runs at the same time. A takeover only ever pairs a task with a person
 the selection names now, so a claim never reaches someone no longer on the task.
-After delivery the owner records the outcome: sent, failed (to be retried, or given
+After delivery the run that claimed it records the outcome: sent, failed (to be retried, or given
 up), suppressed (not to be sent) or released (handed back undelivered).
 
 The claim SQL is generated: its columns come from the model's metadata, its
@@ -259,7 +259,7 @@ def mark_failed(
 
 
 def mark_suppressed(run: ReminderRun, reminders: Sequence[Reminder]) -> int:
-    """Record reminders the channel chose not to deliver (an owner who opted out):
+    """Record reminders the channel chose not to deliver (a recipient who opted out):
     settled, never retried, no attempt spent. Returns how many this run still owned."""
     if not reminders:
         return 0

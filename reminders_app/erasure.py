@@ -1,24 +1,34 @@
-"""Erasing a person (a GDPR erasure request): `manage.py erase_user USERNAME` and the
-user admin's "Erase personal data" action both call erase_user().
+"""Erasing a person (a GDPR erasure request): `manage.py erase_user LOGIN` (LOGIN is the
+user model's USERNAME_FIELD) and the user admin's "Erase personal data" action both
+call erase_user().
 
 What it does, in one transaction:
 
-- the account: username `erased-<id>`, every other free-text field blank (first and
-  last name, address), an unusable password, inactive;
-- their tasks: the title becomes "erased task" and every other free-text field of the
-  host's task model (a CharField or TextField without choices) is blanked; dates,
-  owner and ids stay, so the reminder trail still reads "11: erased task";
-- their reminder preference: mail off (their open tasks' reminders are recorded
+- the account: its login (USERNAME_FIELD) becomes `erased-<id>`, every other free-text
+  field of the user model is blank (names and address, where the model has them; a
+  unique one becomes `erased-<id>` too), an unusable password, inactive (where the
+  model stores is_active);
+- their tasks, the tasks that name only them (TaskRoles.tasks_naming_only(): the
+  owner role names only them, or names nobody and the fallback owner is them): the
+  title becomes "erased task" and every other free-text field of the host's task
+  model (a CharField or TextField without choices) is blanked; dates, owners and ids
+  stay, so the reminder trail still reads "11: erased task";
+- a shared task (one that also names someone else) is left as it is: its words are
+  the others' as much as theirs, and erasing them would erase other people's data.
+  The person stays on it as the anonymous account, their reminders for it are
+  suppressed (below), and staff edit its text by hand if it holds their words;
+- their reminder preference: mail off (reminders still due to them are recorded
   suppressed, not failed for want of an address), the site's time zone;
 - login records: django-axes' attempts, access logs and failure logs under their
-  username, when axes is installed;
+  login, when axes is installed;
 - the admin's history: entries about the account, its tasks and preference, and any
-  entry naming their username or address, keep their row with the names replaced;
+  entry naming their login or address, keep their row with the names replaced;
 - their sessions are deleted (database-backed sessions; any other kind ends at its
   next request, as the password changed and the account is inactive).
 
-The reminder trail (ReminderLog, ReminderRun) keeps every row and id: it holds ids,
-times and error classes, never names (claims.error_text()).
+The reminder trail (ReminderLog, ReminderRun) keeps every row and id, those of
+deleted tasks included: it holds ids, times and error classes, never names
+(claims.error_text()).
 """
 
 import json
@@ -35,14 +45,15 @@ from django.db import models, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Cast, Concat
 
-from reminders_app.conf import settings, task_fields, task_model
+from reminders_app.conf import settings
 from reminders_app.models import ReminderPreference
+from reminders_app.roles import task_roles
 
 logger = logging.getLogger("reminders_app.erasure")
 
 ERASED_TITLE = "erased task"
 ERASED_TEXT = "[erased]"
-# django-axes' models that record a username (each where the installed version has it).
+# django-axes' models that record a login (each where the installed version has it).
 LOGIN_RECORDS = ["AccessAttempt", "AccessLog", "AccessFailureLog"]
 
 
@@ -51,14 +62,14 @@ class Erasure:
     """What erase_user() changed, as counts: nothing here names the person."""
 
     user_id: int
-    username: str  # the new one, erased-<id>
+    login: str  # the new one (USERNAME_FIELD), erased-<id>
     tasks: int
     login_records: int
     admin_log_entries: int
     sessions: int
 
 
-def erased_username(user_id: int) -> str:
+def erased_login(user_id: int) -> str:
     return f"erased-{user_id}"
 
 
@@ -87,18 +98,20 @@ def erase_user(user) -> Erasure:
     User = get_user_model()
     with transaction.atomic():
         user = User._default_manager.select_for_update().get(pk=user.pk)
-        Task, role = task_model(), task_fields()
-        tasks = Task._default_manager.filter(**{role.owner: user.pk})
-        task_text = free_text_fields(Task)
+        roles = task_roles()
+        tasks = roles.tasks_naming_only(user.pk)
+        task_text = free_text_fields(roles.model)
         secrets = _their_strings(user, tasks, task_text)
         # What singles them out anywhere in the admin's history (names and titles
         # are too common to search every entry for).
-        old_username = user.get_username()
-        identifiers = [old_username, getattr(user, User.get_email_field_name(), "")]
+        old_login = user.get_username()
+        identifiers = [old_login, getattr(user, User.get_email_field_name(), "")]
 
         tasks_erased = tasks.update(
             **{
-                field.name: _erased_value(field, ERASED_TITLE if field.name == role.title else "")
+                field.name: _erased_value(
+                    field, ERASED_TITLE if field.name == roles.fields.title else ""
+                )
                 for field in task_text
             }
         )
@@ -108,18 +121,21 @@ def erase_user(user) -> Erasure:
         sessions = _end_sessions(user.pk)
         user_text = free_text_fields(User, keep={User.USERNAME_FIELD, "password"})
         user.set_unusable_password()
-        User._default_manager.filter(pk=user.pk).update(
-            **{User.USERNAME_FIELD: erased_username(user.pk)},
+        account = {
+            User.USERNAME_FIELD: erased_login(user.pk),
             **{field.name: _erased_value(field) for field in user_text},
-            password=user.password,
-            is_active=False,
-        )
-        login_records = _delete_login_records(old_username)
+            "password": user.password,
+        }
+        # AbstractBaseUser's is_active is a constant True unless the model stores it.
+        if any(field.name == "is_active" for field in User._meta.concrete_fields):
+            account["is_active"] = False
+        User._default_manager.filter(pk=user.pk).update(**account)
+        login_records = _delete_login_records(old_login)
         entries = _rewrite_admin_log(user, tasks, secrets, identifiers)
 
     erasure = Erasure(
         user_id=user.pk,
-        username=erased_username(user.pk),
+        login=erased_login(user.pk),
         tasks=tasks_erased,
         login_records=login_records,
         admin_log_entries=entries,
@@ -148,7 +164,7 @@ def _their_strings(user, tasks, task_text) -> list[str]:
     for row in tasks.values_list(*[field.name for field in task_text]):
         values.extend(row)
     # What an earlier erasure left is nobody's: erasing twice rewrites nothing more.
-    left = {ERASED_TITLE, erased_username(user.pk)}
+    left = {ERASED_TITLE, erased_login(user.pk)}
     kept = {value for value in values if value and value.strip() and value not in left}
     return sorted(kept, key=len, reverse=True)
 
@@ -171,8 +187,9 @@ def _end_sessions(user_id: int) -> int:
     return len(theirs)
 
 
-def _delete_login_records(username: str) -> int:
-    """django-axes' records of logins under `username` (this app does not import axes)."""
+def _delete_login_records(login: str) -> int:
+    """django-axes' records of logins under `login` (this app does not import axes;
+    axes keeps what was typed in the login form's username box: the USERNAME_FIELD)."""
     if not apps.is_installed("axes"):
         return 0
     deleted = 0
@@ -181,7 +198,7 @@ def _delete_login_records(username: str) -> int:
             model = apps.get_model("axes", name)
         except LookupError:  # a version of axes without it
             continue
-        deleted += model.objects.filter(username=username).delete()[1].get(model._meta.label, 0)
+        deleted += model.objects.filter(username=login).delete()[1].get(model._meta.label, 0)
     return deleted
 
 
@@ -189,7 +206,7 @@ def _rewrite_admin_log(user, tasks, secrets: list[str], identifiers: list[str]) 
     """Rewrite the admin history's text about the person; the entries stay.
 
     Entries about their account, tasks and preference, and any entry whose text names
-    one of `identifiers` (their former username and address): each of their strings
+    one of `identifiers` (their former login and address): each of their strings
     in it becomes "[erased]", and an entry about one of their objects takes that
     object's new name."""
     if not secrets:

@@ -48,7 +48,7 @@ class ReminderRun(models.Model):
     failed = models.PositiveIntegerField(default=0)
     # Claims handed back undelivered (a stop, a timeout, an outage), for the next run.
     released = models.PositiveIntegerField(default=0)
-    # Reminders the channel chose not to deliver (an owner who opted out).
+    # Reminders the channel chose not to deliver (a recipient who opted out).
     suppressed = models.PositiveIntegerField(default=0)
     error = models.CharField(max_length=200, blank=True, default="")
     hostname = models.CharField(max_length=255, blank=True, default="")

@@ -74,6 +74,28 @@ class TaskRoles:
             named |= Q(**{self.fallback.name: user_id})
         return self.model._default_manager.filter(named)
 
+    def tasks_naming_only(self, user_id) -> QuerySet:
+        """The tasks that name the person and nobody else: the owner role names only
+        them, or names nobody and the fallback owner is them. A task that also names
+        someone else is shared: it is not among these."""
+        owner = self.owner.name
+        if not self.many_owners:
+            only = Q(**{owner: user_id})
+            if self.fallback is not None:
+                only |= Q(**{f"{owner}__isnull": True, self.fallback.name: user_id})
+            return self.model._default_manager.filter(only)
+        # Several owners: through the join table's rows, each subquery on its indexes.
+        through = self.owner.remote_field.through._default_manager
+        task, person = self.owner.m2m_field_name(), self.owner.m2m_reverse_field_name()
+        named = Q(pk__in=through.filter(**{person: user_id}).values(task))
+        if self.fallback is not None:
+            named |= Q(**{self.fallback.name: user_id})
+        named_tasks = self.model._default_manager.filter(named)
+        others = through.filter(**{f"{task}__in": named_tasks.values("pk")}).exclude(
+            **{person: user_id}
+        )
+        return named_tasks.exclude(pk__in=others.values(task))
+
 
 def task_roles() -> TaskRoles:
     """The roles as the settings map them; ImproperlyConfigured, in one line, for a

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "axes",  # login lockout; its AccessAttempt admin shows and resets lockouts
     "tasks_app",
     "reminders_app",
+    "tasksite.demo",  # `manage.py seed_demo`, for `make demo`
 ]
 
 MIDDLEWARE = [

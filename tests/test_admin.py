@@ -2,13 +2,18 @@
 pages find reminders quickly."""
 
 import html
+import os
 import re
+import subprocess
+import sys
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.db.models import ProtectedError
 from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -19,6 +24,7 @@ from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.viewers import REMINDER_VIEWERS, add_to_reminder_viewers
 from tasks_app.models import Task
 from tests.factories import ReminderLogFactory, ReminderRunFactory, TaskFactory, UserFactory
+from tests.processes import PROJECT, message_lines
 
 pytestmark = pytest.mark.django_db
 
@@ -204,20 +210,31 @@ def test_the_pages_offer_no_way_to_change_history(anyone, reminder):
 
 def test_the_task_page_shows_its_reminders_read_only(client, superuser):
     reminder = ReminderLogFactory(status=ReminderLog.Status.FAILED, attempts=3, sent_at=None)
+    gone = ReminderLogFactory(
+        task=reminder.task, recipient=UserFactory(), due_at=reminder.due_at - H
+    )
+    get_user_model().objects.filter(pk=gone.recipient_id).delete()  # reminded, then deleted
     client.force_login(superuser)
 
     response = client.get(reverse("admin:tasks_app_task_change", args=[reminder.task_id]))
 
     inline = response.context["inline_admin_formsets"][0]
-    assert [form.original for form in inline] == [reminder]
+    assert [form.original for form in inline] == [gone, reminder]
     html = response.text
+    recipients = re.findall(r'<td class="field-recipient_shown">(.*?)</td>', html, re.S)
+    assert [re.sub(r"<[^>]+>", "", cell).strip() for cell in recipients] == [
+        f"{gone.recipient_id} · deleted person",
+        f"{reminder.recipient_id} · {reminder.recipient.get_username()}",
+    ]
     assert 'name="reminders-0-status"' not in html  # shown, not editable
     assert 'name="reminders-0-DELETE"' not in html
     assert 'name="reminders-MAX_NUM_FORMS" value="0"' in html  # no row can be added
     assert reverse("admin:reminders_app_reminderrun_change", args=[reminder.run_id]) in html
 
 
-def test_a_superuser_edits_a_task_but_cannot_delete_it_with_its_reminders(client, superuser):
+def test_a_superuser_edits_a_task_then_deletes_it_and_the_trail_keeps_its_reminders(
+    client, superuser
+):
     reminder = ReminderLogFactory()
     task = reminder.task
     client.force_login(superuser)
@@ -246,27 +263,44 @@ def test_a_superuser_edits_a_task_but_cannot_delete_it_with_its_reminders(client
     task.refresh_from_db()
     assert (task.title, task.due_at) == ("Renamed", None)
 
-    # The trail is evidence: a task with reminders is not deleted (docs/architecture.md,
-    # "Deleting tasks").
+    # Deleting it succeeds, and the trail keeps its rows with the task's id
+    # (docs/architecture.md, "Deleting tasks and people").
+    before = snapshot()
     delete = reverse("admin:tasks_app_task_delete", args=[task.pk])
-    assert_refused(client.get(delete), reminder)
-    assert_refused(client.post(delete, {"post": "yes"}), reminder)
-    assert Task.objects.filter(pk=task.pk).exists()
-    assert ReminderLog.objects.filter(pk=reminder.pk).exists()
+    assert_deletable(client.get(delete), reminder)
+    assert client.post(delete, {"post": "yes"}).status_code == 302
+    assert not Task.objects.filter(pk=task.pk).exists()
+    assert snapshot() == before
+    assert_shown_as_deleted(client, reminder, task=True)
 
 
-# --- Nobody can erase the trail by deleting what it points at ------------------------
+# --- Deleting tasks and people keeps the trail ---------------------------------------
 
 
-def assert_refused(response, *reminders):
-    """Django admin's standard refusal: the protected rows listed, no 'Yes' button."""
+def assert_deletable(response, *reminders):
+    """Django admin's confirmation, with nothing of the trail among what goes."""
     assert response.status_code == 200
     html = response.text
-    assert "would require deleting the following protected related objects" in html
+    assert "Yes, I’m sure" in html
+    assert "protected related objects" not in html
+    assert "permission to delete" not in html
     for reminder in reminders:
-        assert f"Reminder {reminder.pk}" in html
-    assert "Yes, I’m sure" not in html  # nothing to confirm
-    assert "permission to delete" not in html  # no permission could allow it
+        assert f"Reminder {reminder.pk}<" not in html
+
+
+def assert_shown_as_deleted(client, reminder, *, task=False, person=False):
+    """The reminder stays in the list and on its page (200), its task or recipient
+    read as deleted, with the id the trail kept."""
+    assert reminder.pk in [r.pk for r in shown(client.get(log_changelist()))]
+    for url in [
+        log_changelist(),
+        reverse("admin:reminders_app_reminderlog_change", args=[reminder.pk]),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        text = re.sub(r"<[^>]+>", "", response.text)
+        assert (f"{reminder.task_id}: deleted task" in text) == task, url
+        assert (f"{reminder.recipient_id} · deleted person" in text) == person, url
 
 
 @pytest.fixture
@@ -284,52 +318,95 @@ def deleter():
 
 
 @pytest.mark.parametrize("who", ["superuser", "deleter"])
-def test_deleting_a_task_with_reminders_is_refused_and_keeps_the_trail(client, request, who):
+def test_deleting_a_task_with_reminders_keeps_the_trail(client, request, who, viewer):
     reminder = ReminderLogFactory()
     client.force_login(request.getfixturevalue(who))
     before = snapshot()
     delete = reverse("admin:tasks_app_task_delete", args=[reminder.task_id])
 
-    assert_refused(client.get(delete), reminder)
-    assert_refused(client.post(delete, {"post": "yes"}), reminder)
+    assert_deletable(client.get(delete), reminder)
+    assert client.post(delete, {"post": "yes"}).status_code == 302
 
-    assert Task.objects.filter(pk=reminder.task_id).exists()
+    assert not Task.objects.filter(pk=reminder.task_id).exists()
     assert snapshot() == before
+    client.force_login(viewer)
+    assert_shown_as_deleted(client, reminder, task=True)
 
 
 @pytest.mark.parametrize("who", ["superuser", "deleter"])
-def test_deleting_selected_tasks_is_refused_when_any_has_reminders(client, request, who):
-    reminder = ReminderLogFactory()
+def test_deleting_selected_tasks_keeps_their_reminders(client, request, who, viewer):
+    reminders = ReminderLogFactory.create_batch(2)
     plain = TaskFactory()
     client.force_login(request.getfixturevalue(who))
     before = snapshot()
-    form = {"action": "delete_selected", "_selected_action": [reminder.task_id, plain.pk]}
+    ids = [reminder.task_id for reminder in reminders] + [plain.pk]
+    form = {"action": "delete_selected", "_selected_action": ids}
 
-    assert_refused(client.post(task_changelist(), form), reminder)
-    assert_refused(client.post(task_changelist(), form | {"post": "yes"}), reminder)
+    assert_deletable(client.post(task_changelist(), form), *reminders)
+    assert client.post(task_changelist(), form | {"post": "yes"}).status_code == 302
 
-    assert Task.objects.filter(pk__in=[reminder.task_id, plain.pk]).count() == 2
+    assert not Task.objects.filter(pk__in=ids).exists()
     assert snapshot() == before
+    client.force_login(viewer)
+    for reminder in reminders:
+        assert_shown_as_deleted(client, reminder, task=True)
 
 
+@pytest.mark.parametrize("how", ["page", "action"])
 @pytest.mark.parametrize("who", ["superuser", "deleter"])
-def test_deleting_a_user_whose_tasks_have_reminders_is_refused(client, request, who):
+def test_deleting_a_person_keeps_the_reminders_to_them_and_of_their_tasks(
+    client, request, who, how, viewer
+):
+    # GIVEN a person reminded of their own task, and of a task someone else owns
     reminder = ReminderLogFactory()
-    owner = reminder.task.owner
+    person = reminder.recipient
+    of_another_task = ReminderLogFactory(recipient=person)
     client.force_login(request.getfixturevalue(who))
     before = snapshot()
-    delete = reverse("admin:auth_user_delete", args=[owner.pk])
-    bulk = {"action": "delete_selected", "_selected_action": [owner.pk], "post": "yes"}
 
-    assert_refused(client.get(delete), reminder)
-    assert_refused(client.post(delete, {"post": "yes"}), reminder)
-    assert_refused(client.post(reverse("admin:auth_user_changelist"), bulk), reminder)
+    # WHEN staff delete them (their own tasks go with them: Task.owner is CASCADE)
+    if how == "page":
+        delete = reverse("admin:auth_user_delete", args=[person.pk])
+        assert_deletable(client.get(delete), reminder, of_another_task)
+        response = client.post(delete, {"post": "yes"})
+    else:
+        bulk = {"action": "delete_selected", "_selected_action": [person.pk], "post": "yes"}
+        response = client.post(reverse("admin:auth_user_changelist"), bulk)
 
-    assert type(owner).objects.filter(pk=owner.pk).exists()
+    # THEN they are gone, and the trail keeps every row with their id
+    assert response.status_code == 302
+    assert not type(person).objects.filter(pk=person.pk).exists()
+    assert not Task.objects.filter(pk=reminder.task_id).exists()
+    assert Task.objects.filter(pk=of_another_task.task_id).exists()
     assert snapshot() == before
+    client.force_login(viewer)
+    assert_shown_as_deleted(client, reminder, task=True, person=True)
+    assert_shown_as_deleted(client, of_another_task, person=True)
 
 
-def test_a_task_without_reminders_can_still_be_deleted(client, deleter):
+def test_deleting_tasks_and_people_through_the_orm_keeps_the_trail(client, viewer):
+    task_gone, person_gone, untouched = ReminderLogFactory.create_batch(3)
+    before = snapshot()
+
+    Task.objects.filter(pk=task_gone.task_id).delete()
+    get_user_model().objects.filter(pk=person_gone.recipient_id).delete()
+
+    assert snapshot() == before
+    client.force_login(viewer)
+    assert_shown_as_deleted(client, task_gone, task=True)
+    assert_shown_as_deleted(client, person_gone, task=True, person=True)  # with their task
+    assert_shown_as_deleted(client, untouched)
+
+
+def test_a_run_with_reminders_cannot_be_deleted(reminder):
+    """Runs are the trail's own rows: PROTECTed by their reminders."""
+    with pytest.raises(ProtectedError):
+        reminder.run.delete()
+
+    assert ReminderRun.objects.filter(pk=reminder.run_id).exists()
+
+
+def test_a_task_without_reminders_can_be_deleted(client, deleter):
     task = TaskFactory()
     client.force_login(deleter)
     delete = reverse("admin:tasks_app_task_delete", args=[task.pk])
@@ -481,6 +558,23 @@ def test_list_pages_run_the_same_queries_for_5_or_300_rows(client, request, who)
     assert max(many) <= 12
 
 
+def test_rows_whose_task_or_person_was_deleted_stay_listed_at_the_same_cost(client, viewer):
+    client.force_login(viewer)
+    ReminderLogFactory.create_batch(3)
+    client.get(log_changelist())  # warm caches (content types, session)
+    few = queries_for(client, log_changelist())
+
+    reminders = ReminderLogFactory.create_batch(40)
+    Task.objects.filter(pk__in=[r.task_id for r in reminders[::2]]).delete()
+    get_user_model().objects.filter(pk__in=[r.recipient_id for r in reminders[1::4]]).delete()
+
+    assert queries_for(client, log_changelist()) == few
+    page = client.get(log_changelist())
+    assert len(shown(page)) == 43
+    assert page.text.count(": deleted task") == 30  # 20 tasks deleted, 10 with their owner
+    assert page.text.count(" · deleted person") == 10
+
+
 # --- The admin home --------------------------------------------------------------
 
 
@@ -549,11 +643,17 @@ def test_run_list_shows_durations_as_people_read_them(client, superuser, took, s
 # --- A trail that answers questions --------------------------------------------------
 
 
-def test_a_reminder_row_shows_its_owner_channel_and_times_to_the_second(client, viewer):
-    owner = UserFactory(username="ann", email="ann@example.com")
+def test_a_reminder_row_shows_its_recipient_channel_and_times_to_the_second(client, viewer):
+    """The recipient is the person the reminder went to (ReminderLog.recipient), who
+    need not be the task's owner now."""
+    owner = UserFactory(username="olga", email="olga@example.com")
+    recipient = UserFactory(username="ann", email="ann@example.com")
     sent_at = timezone.now().replace(microsecond=0)
     reminder = ReminderLogFactory(
-        task__owner=owner, sent_at=sent_at, run__channel="reminders_app.channels.EmailChannel"
+        task__owner=owner,
+        recipient=recipient,
+        sent_at=sent_at,
+        run__channel="reminders_app.channels.EmailChannel",
     )
     client.force_login(viewer)
 
@@ -562,15 +662,28 @@ def test_a_reminder_row_shows_its_owner_channel_and_times_to_the_second(client, 
         reverse("admin:reminders_app_reminderlog_change", args=[reminder.pk]),
     ]:
         page = client.get(url).text
-        assert f"{owner.pk} · ann" in page, url
+        assert f"{recipient.pk} · ann" in page, url
+        assert "olga" not in page, url
         assert "ann@example.com" not in page, url
         assert ">EmailChannel<" in page, url
         assert sent_at.strftime("%Y-%m-%d %H:%M:%S UTC") in page, url
+    heading = r'<th scope="col" class="column-recipient_shown">\s*<div class="text"><span>(\w+)<'
+    assert re.findall(heading, client.get(log_changelist()).text) == ["Recipient"]
 
 
-def test_the_owner_links_to_the_user_only_for_those_who_may_view_users(client, viewer, superuser):
+def test_a_reminder_claimed_before_recipients_were_recorded_shows_none(client, viewer):
+    reminder = ReminderLogFactory(recipient=None)
+    client.force_login(viewer)
+
+    assert field_text(reminder_page(client, reminder), "recipient_shown") == "-"
+    assert shown(client.get(log_changelist())) == [reminder]
+
+
+def test_the_recipient_links_to_the_user_only_for_those_who_may_view_users(
+    client, viewer, superuser
+):
     reminder = ReminderLogFactory()
-    user_page = reverse("admin:auth_user_change", args=[reminder.task.owner_id])
+    user_page = reverse("admin:auth_user_change", args=[reminder.recipient_id])
     pages = [
         log_changelist(),
         reverse("admin:reminders_app_reminderlog_change", args=[reminder.pk]),
@@ -843,3 +956,54 @@ def test_the_preference_section_names_the_preference_not_a_user_id(client, super
     assert "of user" not in text
     assert "REMINDER_DEFAULT_TIME_ZONE" not in text
     assert "Due times in reminder mails are shown in this zone." in text
+
+
+@pytest.mark.parametrize(("login_field", "term"), [("username", "ann"), ("email", "ann@example")])
+def test_preferences_are_found_by_the_login_whatever_the_user_model_calls_it(
+    client, superuser, monkeypatch, login_field, term
+):
+    from reminders_app.models import ReminderPreference
+
+    ann = UserFactory(username="ann", email="ann@example.com")
+    for person in (ann, UserFactory(username="bob", email="bob@example.com")):
+        ReminderPreference.objects.create(user=person)
+    monkeypatch.setattr(get_user_model(), "USERNAME_FIELD", login_field)
+    client.force_login(superuser)
+
+    url = reverse("admin:reminders_app_reminderpreference_changelist")
+    response = client.get(url, {"q": term})
+
+    assert [preference.user for preference in shown(response)] == [ann]
+
+
+# --- A host that has not named its task model yet --------------------------------------
+
+
+def test_a_host_without_a_task_model_gets_the_system_check_not_a_traceback(tmp_path):
+    """Importing the admin reads no task model: `check` reaches reminders_app.E003,
+    which says in one line what to set."""
+    (tmp_path / "no_task_model.py").write_text(
+        "from tests.settings import *  # noqa: F403\n\ndel REMINDER_TASK_MODEL  # noqa: F821\n"
+    )
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="no_task_model",
+        PYTHONPATH=os.pathsep.join([str(tmp_path), str(PROJECT)]),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+
+    checked = subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert "Traceback" not in checked.stderr
+    assert checked.returncode == 1
+    assert (
+        "?: (reminders_app.E003) REMINDER_TASK_MODEL is not set: name the model your tasks "
+        "are, such as REMINDER_TASK_MODEL = 'todo.Item' (docs/reusable-app.md)"
+    ) in message_lines(checked.stderr)

@@ -191,9 +191,10 @@ def test_a_filtered_trail_shows_its_filter(live_server, browser):
     add_to_reminder_viewers(viewer)
     owner = UserFactory(username="ann", email="ann@example.com")
     ReminderLogFactory.create_batch(3, task__owner=owner)
-    failed = ReminderLogFactory(
-        status=ReminderLog.Status.FAILED, sent_at=None, attempts=5, error="SMTPRecipientsRefused"
+    failed, gone = ReminderLogFactory.create_batch(
+        2, status=ReminderLog.Status.FAILED, sent_at=None, attempts=5, error="SMTPRecipientsRefused"
     )
+    get_user_model().objects.filter(pk=gone.recipient_id).delete()  # with their task
 
     log_in(browser, live_server, viewer, reverse("admin:reminders_app_reminderlog_changelist"))
     pick_status(browser, "failed")
@@ -203,8 +204,13 @@ def test_a_filtered_trail_shows_its_filter(live_server, browser):
     selected = browser.find_element(By.CSS_SELECTOR, "#changelist-filter li.selected a")
     assert selected.text == "Failed"
     assert browser.find_element(By.LINK_TEXT, "✖ Clear all filters").is_displayed()
-    owner_cell = browser.find_element(By.CSS_SELECTOR, "#result_list td.field-owner").text
-    assert owner_cell == f"{failed.task.owner_id} · {failed.task.owner.username}"
+    cells = browser.find_elements(By.CSS_SELECTOR, "#result_list td.field-recipient_shown")
+    assert [cell.text for cell in cells] == [
+        f"{gone.recipient_id} · deleted person",
+        f"{failed.recipient_id} · {failed.recipient.get_username()}",
+    ]
+    task_cell = browser.find_element(By.CSS_SELECTOR, "#result_list td.field-task_link").text
+    assert task_cell == f"{gone.task_id}: deleted task"
     assert no_horizontal_scroll(browser)
     screenshot(browser, "admin-filtered-trail.png")
 
@@ -255,7 +261,7 @@ def test_the_demo_staff_user_finds_preferences_tasks_by_id_and_failures_for_good
 ):
     from django.core.management import call_command
 
-    from reminders_app.management.commands.seed_demo import DEMO_PASSWORD, NO_ADDRESS
+    from tasksite.demo.management.commands.seed_demo import DEMO_PASSWORD, NO_ADDRESS
 
     settings.DEBUG = True  # seed_demo is for development only
     call_command("seed_demo", stdout=open(os.devnull, "w"))
@@ -289,7 +295,8 @@ def test_the_demo_staff_user_finds_preferences_tasks_by_id_and_failures_for_good
     )
     retry = browser.find_element(By.CSS_SELECTOR, "div.field-retry").text
     assert "Failed for good: no run will retry it" in retry, retry
-    assert NO_ADDRESS in browser.find_element(By.CSS_SELECTOR, "div.field-owner").text
+    recipient = browser.find_element(By.CSS_SELECTOR, "div.field-recipient_shown").text
+    assert NO_ADDRESS in recipient
     screenshot(browser, "admin-reminder-failed-for-good.png", full_page=True)
 
     # a run from the command has no lag: "-", as every other empty field

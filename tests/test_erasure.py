@@ -1,8 +1,8 @@
 """Erasing a person: `manage.py erase_user` and the user admin's "Erase personal data".
 
-After it, nothing of the person (username, names, address, task titles and
-descriptions) is left in the database, as a pg_dump shows; the reminder trail keeps
-every row and id.
+After it, nothing of the person (login, names, address, the titles and descriptions of
+the tasks that name only them) is left in the database, as a pg_dump shows; the
+reminder trail keeps every row and id, those of a task deleted before included.
 """
 
 import io
@@ -19,14 +19,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
 from reminders_app.jobs import process_reminders
 from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun
 from tests.factories import TaskFactory, UserFactory
+from tests.hosts.dated.chores.models import Chore
 from tests.processes import run_manage
+from tests.test_shapes import CHORES  # the chores' roles, as a host maps them
 
 PASSWORD = "zelda-password-42"
 USERNAME = "zelda-quartermain"
@@ -47,7 +49,8 @@ def log_in(client, username, password):
 
 def a_person_with_a_history(client) -> dict:
     """Zelda, a staff member with tasks, reminders sent for them, a preference, login
-    records, a session, and admin history naming her; and someone else's task."""
+    records, a session, and admin history naming her; a task of hers reminded, then
+    deleted; and someone else's task."""
     root = UserFactory(username="root", is_staff=True, is_superuser=True)
     client.force_login(root)
     # The admin's own "add user" form: a LogEntry whose object_repr is her username.
@@ -70,7 +73,12 @@ def a_person_with_a_history(client) -> dict:
     due = timezone.now() + timedelta(hours=1)
     tasks = [TaskFactory(owner=zelda, title=t, description=DESCRIPTION, due_at=due) for t in TITLES]
     other = TaskFactory(title="Someone else's task", description="", due_at=due)
+    gone = TaskFactory(owner=zelda, title="Old errand", description="", due_at=due)
     process_reminders(window_hours=2)
+    # The admin deletes a reminded task of hers; its reminder stays in the trail.
+    deleted = client.post(reverse("admin:tasks_app_task_delete", args=[gone.pk]), {"post": "yes"})
+    assert deleted.status_code == 302
+    assert ReminderLog.objects.filter(task_id=gone.pk, recipient=zelda).exists()
 
     # Her login (an access log and a session), then a typo (an attempt and a failure).
     zelda_client = Client()
@@ -92,12 +100,14 @@ def a_person_with_a_history(client) -> dict:
         action_flag=CHANGE,
         change_message=f"Forwarded from {PERSON['email']}",
     )
-    return {"zelda": zelda, "client": zelda_client, "tasks": tasks, "other": other}
+    return {"zelda": zelda, "client": zelda_client, "tasks": tasks, "other": other, "gone": gone}
 
 
 def the_trail():
     return (
-        sorted(ReminderLog.objects.values_list("id", "task_id", "run_id", "status")),
+        sorted(
+            ReminderLog.objects.values_list("id", "task_id", "recipient_id", "run_id", "status")
+        ),
         sorted(ReminderRun.objects.values_list("id", "sent")),
     )
 
@@ -127,7 +137,7 @@ def test_after_erase_user_no_string_of_the_person_is_in_a_pg_dump(transactional_
     # GIVEN a person with a history, committed
     person = a_person_with_a_history(client)
     trail = the_trail()
-    assert len(trail[0]) == 3
+    assert len(trail[0]) == 4
     assert set(THEIRS) <= set(found_in(pg_dump()))  # the dump shows every one
 
     # WHEN an operator runs the command for an unknown username, then for hers
@@ -190,6 +200,9 @@ def test_erasure_leaves_an_anonymous_inactive_account_and_ends_its_session(clien
     client.force_login(root)
     page = client.get(reverse("admin:reminders_app_reminderlog_changelist")).text
     assert f"{person['tasks'][0].pk}: erased task" in page
+    # The reminder of her deleted task reads as such, to her anonymous account.
+    assert f"<em>{person['gone'].pk}: deleted task</em>" in page
+    assert page.count(f"{zelda.pk} · erased-{zelda.pk}") == 3
 
     # Erasing the erased account again rewrites nothing more.
     history = sorted(LogEntry.objects.values_list("object_repr", "change_message"))
@@ -207,6 +220,74 @@ def test_an_unknown_username_is_a_usage_error():
     assert error.value.returncode == 2
     assert str(error.value) == "no user named 'no-one'"
     assert get_user_model().objects.get().username == "someone"
+
+
+# --- Tasks shared with others, other user models ------------------------------------
+
+
+@pytest.mark.django_db
+@override_settings(**CHORES)
+def test_erasure_rewrites_the_tasks_that_name_only_them_and_leaves_shared_ones():
+    """A host whose tasks name several people (assignees) and a fallback (the creator):
+    a task shared with others is theirs too, and keeps its words."""
+    zelda, bob = UserFactory(username=USERNAME), UserFactory(username="bob")
+
+    def chore(title, assignees, creator=None):
+        made = Chore.objects.create(title=title, notes=f"notes of {title}", creator=creator)
+        made.assignees.set(assignees)
+        return made.pk
+
+    theirs = [
+        chore("Zelda alone", [zelda]),
+        chore("Zelda alone, made by Bob", [zelda], creator=bob),
+        chore("Nobody assigned, made by Zelda", [], creator=zelda),
+    ]
+    shared = [
+        chore("Zelda and Bob", [zelda, bob]),
+        chore("Bob's, made by Zelda", [bob], creator=zelda),
+        chore("Bob alone", [bob]),
+    ]
+
+    out = io.StringIO()
+    call_command("erase_user", USERNAME, stdout=out)
+
+    assert out.getvalue().startswith(f"erased user {zelda.pk}, now 'erased-{zelda.pk}': 3 tasks ")
+    chores = {c.pk: (c.title, c.notes) for c in Chore.objects.all()}
+    assert [chores[pk] for pk in theirs] == [("erased task", "")] * 3
+    assert [chores[pk][0] for pk in shared] == [
+        "Zelda and Bob",
+        "Bob's, made by Zelda",
+        "Bob alone",
+    ]
+    # Relations stay: she is on the shared chore as the anonymous account.
+    assert set(Chore.objects.get(pk=shared[0]).assignees.all()) == {zelda, bob}
+
+
+@pytest.mark.django_db
+def test_erase_user_finds_the_person_by_the_user_models_login_field(client, monkeypatch):
+    """LOGIN is the USERNAME_FIELD (get_by_natural_key), here the address; the admin's
+    confirmation names the column after it."""
+    person = a_person_with_a_history(client)
+    zelda = person["zelda"]
+    monkeypatch.setattr(get_user_model(), "USERNAME_FIELD", "email")
+
+    page = act(client, [zelda]).text  # client: a superuser's
+    assert '<th scope="col">email address</th>' in page
+    assert f"<td>{PERSON['email']}</td><td>Zelda Quartermaïn</td>" in page
+
+    with pytest.raises(CommandError):
+        call_command("erase_user", USERNAME)  # no longer what she logs in with
+    out = io.StringIO()
+    call_command("erase_user", PERSON["email"], stdout=out)
+
+    assert out.getvalue().startswith(f"erased user {zelda.pk}, now 'erased-{zelda.pk}': ")
+    zelda.refresh_from_db()
+    assert (zelda.email, zelda.username, zelda.first_name) == (
+        f"erased-{zelda.pk}",
+        f"erased-{zelda.pk}",  # a unique text field
+        "",
+    )
+    assert sorted(t.title for t in zelda.tasks.all()) == ["erased task", "erased task"]
 
 
 # --- The admin action ----------------------------------------------------------------

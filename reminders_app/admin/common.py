@@ -1,13 +1,15 @@
-"""What the reminder admins share: read-only permissions, the trail's columns and
-the active-filters subtitle."""
+"""What the reminder admins share: read-only permissions, the trail's columns (a
+task or a person the trail outlived included) and the active-filters subtitle."""
 
 from django.contrib import admin
+from django.contrib.admin.templatetags.admin_urls import admin_urlname
+from django.contrib.auth import get_permission_codename, get_user_model
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Value
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from reminders_app.conf import task_fields
-from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.roles import task_roles
 
 
 class ReadOnlyPermissions:
@@ -29,23 +31,6 @@ def located(action_location) -> dict:
     for the actions of the change list or of the change form (action_location);
     5.2 has only the change list's and no such argument."""
     return {} if action_location is None else {"action_location": action_location}
-
-
-class TrailProtectedDeletes:
-    """For the admins of what the trail points at (tasks, and users who own them).
-
-    Deleting a task with reminders is refused: ReminderLog.task is PROTECT. Django's
-    delete pages list the protected reminders, but also count them as objects the user
-    lacks the permission to delete (nobody has it: the trail is read-only) and show
-    that message first, as if a permission could help. None can, so the page shows
-    the refusal: "would require deleting the following protected related objects".
-    """
-
-    def get_deleted_objects(self, objs, request):
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        if protected:
-            perms_needed -= {ReminderLog._meta.verbose_name, ReminderRun._meta.verbose_name}
-        return deleted, model_count, perms_needed, protected
 
 
 def active_filters(cl) -> list[str]:
@@ -88,21 +73,60 @@ class ReadOnlyAdmin(ReadOnlyPermissions, admin.ModelAdmin):
         return response
 
 
-def owner_column(user_id: int, username: str, *, linked: bool) -> str:
-    """The owner as user id and username (never the address); a link to the user
-    only for those who may view users, so nobody follows a link to a 403."""
-    text = f"{user_id} · {username}"
+def may_view_people(user) -> bool:
+    """Whether `user` may open people's pages in the admin: the view permission on
+    the user model, whichever it is."""
+    opts = get_user_model()._meta
+    return user.has_perm(f"{opts.app_label}.{get_permission_codename('view', opts)}")
+
+
+def kept(reminder, name: str):
+    """What the reminder's `name` key points at, or None once it was deleted: the
+    trail keeps the id and nothing else (its keys carry no database constraint)."""
+    try:
+        return getattr(reminder, name)
+    except ObjectDoesNotExist:
+        return None
+
+
+def person_column(user_id, person, *, linked: bool) -> str:
+    """A person as user id and login (get_username(), never the address); a link to
+    their page in the user admin only for those who may view users, so nobody follows
+    a link to a 403. "id · deleted person" once they were deleted."""
+    if person is None:
+        return format_html("<em>{} · deleted person</em>", user_id)
+    text = f"{user_id} · {person.get_username()}"
     if not linked:
         return text
-    return format_html(
-        '<a href="{}">{}</a>', reverse("admin:auth_user_change", args=[user_id]), text
-    )
+    try:
+        url = reverse(admin_urlname(get_user_model()._meta, "change"), args=[user_id])
+    except NoReverseMatch:  # a host without a user admin
+        return text
+    return format_html('<a href="{}">{}</a>', url, text)
 
 
-def with_owner_linkable(queryset, request):
-    """Rows carrying whether the viewer may open the owner's page: display methods
-    get the row, not the request."""
-    return queryset.annotate(owner_linkable=Value(request.user.has_perm("auth.view_user")))
+class RecipientColumn:
+    """For the trail's admins (the reminder log, a task's reminders): the column
+    `recipient_shown`, the person each reminder was for (ReminderLog.recipient)."""
+
+    def get_queryset(self, request):
+        """Each page's recipients in one query whatever its rows (a join would drop
+        the rows of people who were deleted), each row carrying whether the viewer
+        may open the recipient's page: display methods get the row, not the request."""
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("recipient")
+            .annotate(recipient_linkable=Value(may_view_people(request.user)))
+        )
+
+    @admin.display(description="recipient")
+    def recipient_shown(self, obj):
+        if obj.recipient_id is None:  # claimed before recipients were recorded
+            return self.get_empty_value_display()
+        return person_column(
+            obj.recipient_id, kept(obj, "recipient"), linked=obj.recipient_linkable
+        )
 
 
 def channel_name(path: str) -> str:
@@ -125,15 +149,17 @@ def elapsed(span) -> str | None:
     return f"{minutes} min {seconds} s"
 
 
-def task_link(task):
-    """ "id: title", a link to the task's admin page when the host has one."""
-    opts = task._meta
-    title = getattr(task, task_fields().title)
+def task_link(task_id, task):
+    """ "id: title", a link to the task's admin page when the host has one; "id:
+    deleted task" (as the host names its tasks) once the task was deleted."""
+    roles = task_roles()
+    if task is None:
+        return format_html("<em>{}: deleted {}</em>", task_id, roles.model._meta.verbose_name)
     try:
-        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[task.pk])
+        url = reverse(admin_urlname(roles.model._meta, "change"), args=[task_id])
     except NoReverseMatch:
-        return f"{task.pk}: {title}"
-    return format_html('<a href="{}">{}: {}</a>', url, task.pk, title)
+        return f"{task_id}: {roles.title(task)}"
+    return format_html('<a href="{}">{}: {}</a>', url, task_id, roles.title(task))
 
 
 def run_link(run_id):

@@ -5,12 +5,11 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 
-from reminders_app.conf import task_fields, task_model
 from reminders_app.erasure import erase_user
+from reminders_app.roles import task_roles
 
 ERASE_ACTION = "erase_personal_data"
 
@@ -43,33 +42,30 @@ def erase_personal_data(modeladmin, request, queryset):
 
 
 def confirmation(modeladmin, request, people):
-    """Who will be erased: id, username, name, address and how many tasks each owns."""
-    owner = task_fields().owner
-    tasks = dict(
-        task_model()
-        ._default_manager.filter(**{f"{owner}__in": [p.pk for p in people]})
-        .order_by()
-        .values(owner)
-        .annotate(count=Count("pk"))
-        .values_list(owner, "count")
-    )
+    """Who will be erased: id, login, name, address, and how many tasks name only
+    them (those erasure rewrites; a shared task is left as it is)."""
+    roles = task_roles()
+    login = modeladmin.model._meta.get_field(modeladmin.model.USERNAME_FIELD)
     opts = modeladmin.model._meta
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": "Erase personal data?",
         "opts": opts,
+        "login_name": login.verbose_name,
         "people": [
             {
                 "pk": person.pk,
-                "username": person.get_username(),
+                "login": person.get_username(),
                 "name": person.get_full_name() if hasattr(person, "get_full_name") else "",
                 "email": getattr(person, person.get_email_field_name(), ""),
-                "tasks": tasks.get(person.pk, 0),
+                # One count per person selected: "names only them" is a query each.
+                "tasks": roles.tasks_naming_only(person.pk).count(),
             }
             for person in people
         ],
         "action_name": ERASE_ACTION,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "task_name_plural": task_model()._meta.verbose_name_plural,
+        "task_name": roles.model._meta.verbose_name,
+        "task_name_plural": roles.model._meta.verbose_name_plural,
     }
     return TemplateResponse(request, "admin/reminders_app/erase_personal_data.html", context)

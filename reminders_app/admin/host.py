@@ -2,11 +2,12 @@
 modules need nothing of this app:
 
 - the task model's admin (REMINDER_TASK_MODEL): the task's reminders, read-only, on
-  its page; the last reminder's status in its list; deleting a task that has
-  reminders refused plainly (ReminderLog.task is PROTECT);
-- the user model's admin: the person's reminder preference on their page; deleting a
-  person whose tasks have reminders refused the same way; for superusers, the action
-  "Erase personal data" (reminders_app.admin.erasure), which is what to do instead.
+  its page, each with its recipient; the last reminder's status in its list;
+- the user model's admin: the person's reminder preference on their page; for
+  superusers, the action "Erase personal data" (reminders_app.admin.erasure).
+
+Deleting a task or a person is the host's own business and succeeds: the trail keeps
+its rows with their ids (docs/architecture.md, "Deleting tasks and people").
 
 RemindersAppConfig.ready() calls extend_host_admins() once every admin module has
 registered its models (django.contrib.admin comes first in INSTALLED_APPS).
@@ -15,25 +16,30 @@ registered its models (django.contrib.admin comes first in INSTALLED_APPS).
 from django.contrib import admin
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import OuterRef, Subquery
 
-from reminders_app.admin.common import (
-    ReadOnlyPermissions,
-    TrailProtectedDeletes,
-    located,
-    run_link,
-)
+from reminders_app.admin.common import ReadOnlyPermissions, RecipientColumn, located, run_link
 from reminders_app.admin.erasure import ERASE_ACTION, erase_personal_data
 from reminders_app.admin.preferences import ReminderPreferenceInline
 from reminders_app.conf import task_model
 from reminders_app.models import ReminderLog
 
 
-class ReminderInline(ReadOnlyPermissions, admin.TabularInline):
-    """The task's reminders, newest first: history, shown and never edited."""
+class ReminderInline(RecipientColumn, ReadOnlyPermissions, admin.TabularInline):
+    """The task's reminders, newest first, each with its recipient: history, shown
+    and never edited."""
 
     model = ReminderLog
-    fields = ["due_at", "status", "sent_at", "attempts", "error", "run_column"]
+    fields = [
+        "due_at",
+        "recipient_shown",
+        "status",
+        "sent_at",
+        "attempts",
+        "error",
+        "run_column",
+    ]
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -44,7 +50,7 @@ class ReminderInline(ReadOnlyPermissions, admin.TabularInline):
         return run_link(obj.run_id)
 
 
-class TaskReminders(TrailProtectedDeletes):
+class TaskReminders:
     """Mixed into the host's task admin."""
 
     def get_queryset(self, request):
@@ -69,7 +75,7 @@ class TaskReminders(TrailProtectedDeletes):
         return ReminderLog.Status(obj.last_reminder_status).label
 
 
-class UserReminders(TrailProtectedDeletes):
+class UserReminders:
     """Mixed into the host's user admin."""
 
     def get_inlines(self, request, obj):
@@ -85,8 +91,16 @@ class UserReminders(TrailProtectedDeletes):
 
 
 def extend_host_admins(site: admin.AdminSite = admin.site) -> None:
-    """Mix the above into the task and user models' registered admins (once)."""
-    for model, mixin in [(task_model(), TaskReminders), (get_user_model(), UserReminders)]:
+    """Mix the above into the task and user models' registered admins (once).
+
+    Without a usable REMINDER_TASK_MODEL the task admin is left alone: check
+    reminders_app.E003 says what to set (a traceback here would come first)."""
+    extensions = [(get_user_model(), UserReminders)]
+    try:
+        extensions.append((task_model(), TaskReminders))
+    except ImproperlyConfigured:
+        pass
+    for model, mixin in extensions:
         if not site.is_registered(model):
             continue
         current = type(site.get_model_admin(model))

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 
 from reminders_app.conf import settings
 from reminders_app.models import ReminderPreference, time_zone_names
@@ -42,6 +43,9 @@ class ReminderPreferenceAdmin(admin.ModelAdmin):
     list_display = ["user", "time_zone", "email_enabled", "updated_at"]
     list_filter = ["email_enabled"]
     list_select_related = ["user"]
-    search_fields = ["user__username"]
     raw_id_fields = ["user"]
     show_facets = admin.ShowFacets.NEVER
+
+    def get_search_fields(self, request):
+        """A person's login, whatever the user model calls it (USERNAME_FIELD)."""
+        return [f"user__{get_user_model().USERNAME_FIELD}"]

@@ -1,4 +1,4 @@
-"""The channel API: how a claimed reminder reaches its owner.
+"""The channel API: how a claimed reminder reaches its recipient.
 
 Selection and claiming know nothing of channels; the job hands each claimed reminder
 to the configured channel (REMINDER_CHANNEL) and records the outcome. A channel
@@ -52,7 +52,7 @@ class RelayUnavailable(Exception):
 
 
 class Suppressed(Exception):
-    """The channel chose not to deliver this reminder (its owner opted out): recorded
+    """The channel chose not to deliver this reminder (its recipient opted out): recorded
     `suppressed`, never retried."""
 
 

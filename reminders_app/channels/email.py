@@ -1,4 +1,4 @@
-"""EmailChannel: mails each reminder to its task's owner over SMTP."""
+"""EmailChannel: mails each reminder to its recipient over SMTP."""
 
 import smtplib
 import threading
@@ -13,15 +13,15 @@ from reminders_app.conf import settings
 
 
 class EmailChannel(Channel):
-    """Mails the task's owner through Django's default mailer (reminders_app.mailer:
+    """Mails the recipient through Django's default mailer (reminders_app.mailer:
     MAILERS' "default" on Django 6.1 where set, else the EMAIL_* settings).
 
-        REMINDER_DELIVERY_CONCURRENCY threads each open one connection to the relay and
-        send many messages on it, reopening it when it drops (django-post-office's way).
-        reminders_app.channels.message.ReminderMail builds each mail (one query per
-        batch for owners, preferences and titles); an owner who turned mail off gets
-        nothing: the reminder is suppressed. Each message has a Message-ID made from its
-        ReminderLog row, the same on every attempt, so a receiver can drop a duplicate.
+    REMINDER_DELIVERY_CONCURRENCY threads each open one connection to the relay and
+    send many messages on it, reopening it when it drops (django-post-office's way).
+    reminders_app.channels.message.ReminderMail builds each mail (one query per
+    batch for recipients, preferences and titles); a recipient who turned mail off gets
+    nothing: the reminder is suppressed. Each message has a Message-ID made from its
+    ReminderLog row, the same on every attempt, so a receiver can drop a duplicate.
     """
 
     def __init__(self):

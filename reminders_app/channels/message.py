@@ -145,7 +145,7 @@ class ReminderMessage(EmailMultiAlternatives):
     Three steps of the email package's serialisation repeat for every mail at most of
     its cost: parsing each header into its structured form (Django 6.1's policies),
     folding it, though most are the same from one mail to the next (the sender, the
-    owner's, the parts'), and choosing the multipart boundary, for which the email
+    recipient's, the parts'), and choosing the multipart boundary, for which the email
     package compiles a regular expression per mail to check that no part contains it.
     Here each header is parsed and folded once (both are pure functions of the name,
     the value and the policy), and the boundary is drawn in the email package's own

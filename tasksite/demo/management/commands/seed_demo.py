@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management.base import CommandError
@@ -7,12 +8,12 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from reminders_app.conf import settings, task_fields, task_model
 from reminders_app.jobs import process_reminders
 from reminders_app.mailer import mail_settings
 from reminders_app.management.base import EXIT_USAGE, ReminderCommand
 from reminders_app.models import ReminderPreference
 from reminders_app.viewers import add_to_reminder_viewers
+from tasks_app.models import Task
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-reminders"  # printed in README.md; refused outside DEBUG
@@ -28,7 +29,7 @@ DEMO_TITLES = [
 ]
 
 
-# Owners besides the demo user, so the trail shows every outcome: one without an
+# Recipients besides the demo user, so the trail shows every outcome: one without an
 # address (a failed reminder) and one who turned reminder mail off (suppressed).
 NO_ADDRESS, OPTED_OUT = "demo-no-address", "demo-opted-out"
 # Past runs, hours ago, each over a one-hour window: the history the admin shows.
@@ -39,8 +40,8 @@ class Command(ReminderCommand):
     help = (
         "Load demo data: a staff user 'demo' in the Reminder viewers group who may also view "
         "users and their reminder preferences, tasks over the "
-        "next 48 hours and some overdue, two more owners (one without an address, one who "
-        "opted out of mail), and three past runs of the email channel that leave sent, "
+        "next 48 hours and some overdue, two more recipients (one without an address, one "
+        "who opted out of mail), and three past runs of the email channel that leave sent, "
         "failed and suppressed reminders. "
         "Development only: refused when DJANGO_DEBUG is false."
     )
@@ -62,18 +63,14 @@ class Command(ReminderCommand):
                 user.save()
             add_to_reminder_viewers(user)
             grant_demo_views(user)
-            Task, role = task_model(), task_fields()
-            if Task._default_manager.filter(**{role.owner: user}).exists():
+            if Task.objects.filter(owner=user).exists():
                 self.stdout.write("demo data already loaded; nothing to add")
                 return
             ReminderPreference.objects.get_or_create(
                 user=user, defaults={"time_zone": "Europe/Paris"}
             )
-            tasks = [
-                Task(**{getattr(role, name): value for name, value in fields.items()})
-                for fields in self._upcoming(user, now) + self._history(now)
-            ]
-            Task._default_manager.bulk_create(tasks)
+            tasks = [Task(**fields) for fields in self._upcoming(user, now) + self._history(now)]
+            Task.objects.bulk_create(tasks)
         past = self._past_runs(now)
         self.stdout.write(
             f"loaded {len(tasks)} demo tasks and {past} past runs for staff user "
@@ -82,8 +79,8 @@ class Command(ReminderCommand):
 
     @staticmethod
     def _upcoming(user, now) -> list[dict]:
-        """24 tasks over the next 48 hours, by role: about half fall in the window;
-        some are completed, some undated."""
+        """24 tasks over the next 48 hours: about half fall in the window; some are
+        completed, some undated."""
         return [
             {
                 "owner": user,
