@@ -6,8 +6,8 @@ unsubscribe link (RFC 8058).
 
 Building is the delivery threads' work in Python, under the GIL, so it is cut to what
 changes from one mail to the next (docs/performance.md, "Email"): each recipient is
-read once a batch, and the MIME form is written by Django's own code, with only its
-two slow steps that repeat made cheap (ReminderMessage)."""
+read once a batch, and the MIME form is written by Django's own code, with only the
+slow steps that repeat made cheap (ReminderMessage), on Django 5.2 and 6.1 alike."""
 
 import email.policy
 import inspect
@@ -241,8 +241,11 @@ REMEMBERED_HEADERS = RememberedHeaders()
 
 @lru_cache(maxsize=16)
 def remembering(policy):
-    """`policy` (an email.policy.EmailPolicy), parsing and folding through the
-    remembered headers."""
+    """`policy`, parsing and folding through the remembered headers when it is an
+    EmailPolicy (Django's default, the SMTP backend's): other policies have no header
+    registry."""
+    if not isinstance(policy, email.policy.EmailPolicy):
+        return policy
     return policy.clone(header_factory=REMEMBERED_HEADERS)
 
 
