@@ -132,6 +132,12 @@ def parse_args(argv):
         help="seed, VACUUM ANALYZE and stop (to profile the command by hand)",
     )
     parser.add_argument(
+        "--check-only",
+        action="store_true",
+        help="create and migrate the chores database when missing, check that the "
+        "database(s) hold only the benchmark's data, and stop",
+    )
+    parser.add_argument(
         "--reset",
         action="store_true",
         help="delete every task (chore), reminder and run in the database(s) first",
@@ -847,7 +853,7 @@ def create_missing_database():
         print(f"created database {name}")
 
 
-def run_chores_child(args) -> int:
+def run_chores_child(args, *, check_only: bool = False) -> int:
     """This benchmark with --shape chores in a process of its own (which takes its
     settings and database); its output goes where this one's does. Returns its exit
     code."""
@@ -860,6 +866,7 @@ def run_chores_child(args) -> int:
         f"--chores-database={chores_database_url(args)}",
         *(["--seed-only"] if args.seed_only else []),
         *(["--reset"] if args.reset else []),
+        *(["--check-only"] if check_only else []),
     ]
     sys.stdout.flush()
     return subprocess.run(command, cwd=PROJECT).returncode
@@ -868,48 +875,57 @@ def run_chores_child(args) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        if args.shape == "chores":
-            os.environ["DJANGO_SETTINGS_MODULE"] = CHORES_SETTINGS
-            os.environ["DATABASE_URL"] = chores_database_url(args)
-            shape, size = SHAPES["chores"], (args.chores, args.due_chores)
-        else:
-            shape, size = SHAPES["default"], (args.tasks, args.due)
-        setup_django()
-        from django.core.management import call_command
-        from django.db import DatabaseError
-
-        from reminders_app.management.base import database_error
-
-        try:
-            if shape.name == "chores":
-                create_missing_database()
-                call_command("migrate", interactive=False, verbosity=0)
-            shape.refuse_foreign_data(args.reset)
-            if args.seed_only:
-                shape.wipe()
-                seeded = shape.seed(*size)
-                shape.vacuum_analyze()
-                print(
-                    f"seeded {shape.describe(*size)} in {seeded:.1f} s; now run with "
-                    f"DJANGO_SETTINGS_MODULE={os.environ['DJANGO_SETTINGS_MODULE']} and "
-                    f"DATABASE_URL={os.environ.get('DATABASE_URL', '')}: python manage.py "
-                    f"send_reminders --json --now {NOW.isoformat()}"
-                )
-            else:
-                print(describe_machine())
-                measure(shape, *size, verbose=True)
-            if args.shape == "both" and (code := run_chores_child(args)):
-                return code
-            if args.scaling and shape.name == "default" and not args.seed_only:
-                sizes = QUICK_SCALING if args.quick else SCALING
-                print_scaling([measure(shape, n, n // DUE_SHARE, verbose=False) for n in sizes])
-            if not args.seed_only:
-                print(f"load average at the end: {load_average()}")
-        except DatabaseError as exc:
-            raise BenchError(database_error(exc)) from None
+        return run(args)
     except BenchError as exc:
         print(f"run_bench.py: {exc}", file=sys.stderr)
         return exc.code
+
+
+def run(args) -> int:
+    if args.shape == "chores":
+        os.environ["DJANGO_SETTINGS_MODULE"] = CHORES_SETTINGS
+        os.environ["DATABASE_URL"] = chores_database_url(args)
+        shape, size = SHAPES["chores"], (args.chores, args.due_chores)
+    else:
+        shape, size = SHAPES["default"], (args.tasks, args.due)
+    setup_django()
+    from django.core.management import call_command
+    from django.db import DatabaseError
+
+    from reminders_app.management.base import database_error
+
+    try:
+        if shape.name == "chores":
+            create_missing_database()
+            call_command("migrate", interactive=False, verbosity=0)
+        shape.refuse_foreign_data(args.reset)
+        # The chores database is checked too before anything is measured.
+        if args.shape == "both" and (code := run_chores_child(args, check_only=True)):
+            return code
+        if args.check_only:
+            return 0
+        if args.seed_only:
+            shape.wipe()
+            seeded = shape.seed(*size)
+            shape.vacuum_analyze()
+            print(
+                f"seeded {shape.describe(*size)} in {seeded:.1f} s; now run with "
+                f"DJANGO_SETTINGS_MODULE={os.environ['DJANGO_SETTINGS_MODULE']} and "
+                f"DATABASE_URL={os.environ.get('DATABASE_URL', '')}: python manage.py "
+                f"send_reminders --json --now {NOW.isoformat()}"
+            )
+        else:
+            print(describe_machine())
+            measure(shape, *size, verbose=True)
+        if args.shape == "both" and (code := run_chores_child(args)):
+            return code
+        if args.scaling and shape.name == "default" and not args.seed_only:
+            sizes = QUICK_SCALING if args.quick else SCALING
+            print_scaling([measure(shape, n, n // DUE_SHARE, verbose=False) for n in sizes])
+        if not args.seed_only:
+            print(f"load average at the end: {load_average()}")
+    except DatabaseError as exc:
+        raise BenchError(database_error(exc)) from None
     return 0
 
 
