@@ -923,7 +923,8 @@ def run(args) -> int:
             sizes = QUICK_SCALING if args.quick else SCALING
             print_scaling([measure(shape, n, n // DUE_SHARE, verbose=False) for n in sizes])
         if not args.seed_only:
-            print(f"load average at the end: {load_average()}")
+            which = " of the chores shape" if args.shape == "chores" else ""
+            print(f"load average at the end{which}: {load_average()}")
     except DatabaseError as exc:
         raise BenchError(database_error(exc)) from None
     return 0
