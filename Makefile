@@ -113,9 +113,13 @@ test-psycopg2: $(STAMP)
 	$(BIN)/python -m pytest $(PSYCOPG2_TESTS)
 
 # The reminder job against its set-based bound, on PostgreSQL only (docs/performance.md):
+# this project's tasks, then a date-only task model with two assignees per task (the
+# dated host's chores, bench/chores_settings.py) in a database of its own, named after
+# DATABASE_URL's plus _chores (created and migrated when missing):
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench make bench
-# Flags go in BENCH_ARGS, e.g. BENCH_ARGS="--quick" or "--tasks 110000 --due 10000 --no-scaling".
-# A database holding anything but the benchmark's own data is refused without --reset.
+# Flags go in BENCH_ARGS, e.g. BENCH_ARGS="--quick", "--shape chores" or
+# "--tasks 110000 --due 10000 --no-scaling". A database holding anything but the
+# benchmark's own data is refused without --reset.
 bench: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input -v0
 	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
