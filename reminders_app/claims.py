@@ -24,7 +24,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from reminders_app.channels import DeliveryError, Reminder
+from reminders_app.channels import DeliveryError, Reminder, Suppressed
 from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.plan import MAX_RETRY_DELAY, Keyset, RunPlan, aware
 from reminders_app.selection import due_reminders, next_batch
@@ -260,14 +260,19 @@ def mark_failed(
     return failed
 
 
-def mark_suppressed(run: ReminderRun, reminders: Sequence[Reminder]) -> int:
-    """Record reminders the channel chose not to deliver (a recipient who opted out):
-    settled, never retried, no attempt spent. Returns how many this run still owned."""
-    if not reminders:
-        return 0
-    return ReminderLog.objects.filter(
-        pk__in=[r.log_id for r in reminders], run=run, status__in=[Status.CLAIMED, Status.SENT]
-    ).update(status=Status.SUPPRESSED, sent_at=None, next_attempt_at=None, error="")
+def mark_suppressed(run: ReminderRun, suppressions: Sequence[tuple[Reminder, Suppressed]]) -> int:
+    """Record reminders the channel chose not to deliver (a recipient who opted out, an
+    address that bounced), each with its reason as its error: settled, never retried,
+    no attempt spent. One update per reason. Returns how many this run still owned."""
+    by_reason: dict[str, list[int]] = {}
+    for reminder, why in suppressions:
+        by_reason.setdefault(why.reason[:200], []).append(reminder.log_id)
+    return sum(
+        ReminderLog.objects.filter(
+            pk__in=ids, run=run, status__in=[Status.CLAIMED, Status.SENT]
+        ).update(status=Status.SUPPRESSED, sent_at=None, next_attempt_at=None, error=reason)
+        for reason, ids in by_reason.items()
+    )
 
 
 def release(

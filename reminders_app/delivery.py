@@ -34,7 +34,8 @@ class Outcomes:
     sent: list[Reminder] = field(default_factory=list)
     failed: list[tuple[Reminder, Exception]] = field(default_factory=list)
     unreached: list[Reminder] = field(default_factory=list)  # go back without an attempt
-    suppressed: list[Reminder] = field(default_factory=list)  # not to be sent at all
+    # Not to be sent at all, each with the channel's Suppressed (its reason).
+    suppressed: list[tuple[Reminder, Suppressed]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.sent or self.failed or self.unreached or self.suppressed)
@@ -48,7 +49,7 @@ class Outcomes:
         elif isinstance(exc, RelayUnavailable):
             self.unreached.append(reminder)
         elif isinstance(exc, Suppressed):  # decided before anything was sent
-            self.suppressed.append(reminder)
+            self.suppressed.append((reminder, exc))
         elif isinstance(exc, Exception) and not isinstance(exc, DatabaseError):
             self.failed.append((reminder, exc))
         else:
@@ -56,7 +57,12 @@ class Outcomes:
         return True
 
     def answered(self) -> list[Reminder]:
-        return [*self.sent, *(r for r, _ in self.failed), *self.unreached, *self.suppressed]
+        return [
+            *self.sent,
+            *(r for r, _ in self.failed),
+            *self.unreached,
+            *(r for r, _ in self.suppressed),
+        ]
 
 
 class Outage(Exception):

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from reminders_app import claims, runs
-from reminders_app.channels import Channel, Reminder, get_channel
+from reminders_app import claims, runs, suppressions
+from reminders_app.channels import Channel, DeliveryError, Reminder, get_channel
 from reminders_app.conf import settings
 from reminders_app.delivery import Deliveries, Outage, Outcomes
 from reminders_app.loglines import RunLog
@@ -446,6 +446,11 @@ class Batches:
             self.run, outcomes.unreached, self.plan, claimed_sent=claimed_sent
         )
         suppressed = claims.mark_suppressed(self.run, outcomes.suppressed)
+        # Addresses the relay said have no mailbox: no more mail to them.
+        suppressions.suppress_bounced(
+            [exc.bounced for _, exc in outcomes.failed if isinstance(exc, DeliveryError)],
+            source="relay",
+        )
         return Counts(
             sent=len(outcomes.sent),
             failed=failed,

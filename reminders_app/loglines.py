@@ -26,7 +26,7 @@ class RunLog:
     def committed(self, outcomes: Outcomes) -> None:
         """Log what was just committed: each line stands for a row."""
         self.sent.add(outcomes.sent)
-        for reminder in outcomes.suppressed:
+        for reminder, why in outcomes.suppressed:
             logger.info(
                 "reminder_suppressed",
                 extra={
@@ -36,6 +36,7 @@ class RunLog:
                     "run_id": self.run_id,
                     "due_at": reminder.due_at.isoformat(),
                     "reminder_id": reminder.log_id,
+                    "reason": why.reason,
                 },
             )
         for reminder, exc in outcomes.failed:

@@ -8,6 +8,9 @@ behind the channel could not be reached, so the reminder is handed back undelive
 without spending an attempt; Suppressed says the channel chose not to deliver it
 (recorded `suppressed`); any other exception is a temporary failure recorded by its
 type. reminders_app.delivery.Outcomes.add() sorts the answers, for every channel.
+A DeliveryError may also name an address its server said does not exist
+(`bounced`): the job's thread adds it to the suppressions, so nothing more is
+mailed there.
 """
 
 from dataclasses import dataclass
@@ -33,12 +36,15 @@ class Reminder:
 
 class DeliveryError(Exception):
     """A delivery that failed for this reminder: `permanent` ones are never retried.
-    `code` is short and names no person, address or server text: `smtp 550`."""
+    `code` is short and names no person, address or server text: `smtp 550`.
+    `bounced`: the address, when the server said it has no such mailbox (an SMTP 5.1.x
+    at RCPT): recorded as a Suppression, never logged or kept on the row."""
 
-    def __init__(self, code: str, *, permanent: bool):
+    def __init__(self, code: str, *, permanent: bool, bounced: str = ""):
         super().__init__(code)
         self.code = code
         self.permanent = permanent
+        self.bounced = bounced
 
 
 class RelayUnavailable(Exception):
@@ -52,8 +58,13 @@ class RelayUnavailable(Exception):
 
 
 class Suppressed(Exception):
-    """The channel chose not to deliver this reminder (its recipient opted out): recorded
-    `suppressed`, never retried."""
+    """The channel chose not to deliver this reminder: recorded `suppressed`, never
+    retried, with `reason` (short, naming no person or address) kept on the row's
+    `error`: `opted out`, `address bounced`."""
+
+    def __init__(self, reason: str = ""):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Channel:

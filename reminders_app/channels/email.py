@@ -19,9 +19,12 @@ class EmailChannel(Channel):
     REMINDER_DELIVERY_CONCURRENCY threads each open one connection to the relay and
     send many messages on it, reopening it when it drops (django-post-office's way).
     reminders_app.channels.message.ReminderMail builds each mail (one query per
-    batch for recipients, preferences and titles); a recipient who turned mail off gets
-    nothing: the reminder is suppressed. Each message has a Message-ID made from its
-    ReminderLog row, the same on every attempt, so a receiver can drop a duplicate.
+    batch for recipients, preferences and titles); a recipient who turned mail off, or
+    whose address is suppressed, gets nothing: the reminder is suppressed. A relay
+    that answers RCPT with "no such user" (5.1.x) fails the reminder for good and names
+    the address (DeliveryError.bounced), which the job then suppresses. Each message
+    has a Message-ID made from its ReminderLog row, the same on every attempt, so a
+    receiver can drop a duplicate.
     """
 
     def __init__(self):
@@ -83,7 +86,11 @@ class EmailChannel(Channel):
             raise RelayUnavailable(f"smtp {exc.smtp_code}") from None
         except smtplib.SMTPRecipientsRefused as exc:
             code = min(code for code, _ in exc.recipients.values())
-            raise DeliveryError(f"smtp {code}", permanent=code >= 500) from None
+            bounced = next(
+                (address for address, reply in exc.recipients.items() if no_such_user(*reply)),
+                "",
+            )
+            raise DeliveryError(f"smtp {code}", permanent=code >= 500, bounced=bounced) from None
         except smtplib.SMTPResponseException as exc:  # DATA refused, and the like
             raise DeliveryError(f"smtp {exc.smtp_code}", permanent=exc.smtp_code >= 500) from None
         except smtplib.SMTPServerDisconnected:
@@ -102,3 +109,18 @@ class EmailChannel(Channel):
                 connection.close()
             except Exception:  # noqa: BLE001, S110 - closing is best effort
                 pass
+
+
+# The replies to RCPT that say the mailbox does not exist (RFC 5321's 550 "mailbox
+# unavailable", 551 "user not local", 553 "mailbox name not allowed") with an RFC 3463
+# status of class 5.1 (addressing: 5.1.1 bad destination mailbox, 5.1.2 bad domain,
+# 5.1.10 null MX...). Policy refusals (5.7.x: relaying denied, spam) say nothing of
+# the address.
+NO_SUCH_USER_CODES = {550, 551, 553}
+
+
+def no_such_user(code: int, text: bytes | str) -> bool:
+    """Whether a relay's refusal of a recipient says the address has no mailbox."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    return code in NO_SUCH_USER_CODES and text.lstrip().startswith("5.1.")
