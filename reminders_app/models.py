@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from reminders_app.conf import settings, task_model_name
 
@@ -292,6 +292,18 @@ class ReminderPreference(models.Model):
                     extra={"event": "time_zone_not_found", "user_id": self.user_id},
                 )
         return zoneinfo.ZoneInfo(settings.REMINDER_DEFAULT_TIME_ZONE)
+
+    @property
+    def preferred_language(self) -> str:
+        """The language their mail and the pages it links to are in: theirs when it is
+        one of LANGUAGES (or a variant of one), else the site's (LANGUAGE_CODE)."""
+        for code in (self.language, settings.LANGUAGE_CODE):
+            if code:
+                try:
+                    return translation.get_supported_language_variant(code)
+                except LookupError:  # a language the site no longer offers
+                    continue
+        return settings.LANGUAGE_CODE
 
     @classmethod
     def of(cls, user) -> "ReminderPreference":

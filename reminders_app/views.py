@@ -9,6 +9,7 @@ from django.core import signing
 from django.db import DatabaseError, connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -17,6 +18,7 @@ from reminders_app import preferences
 from reminders_app.conf import settings
 from reminders_app.health import check_health
 from reminders_app.metrics import exposition
+from reminders_app.models import ReminderPreference
 from reminders_app.runs import COUNT_FIELDS
 
 # What /healthz shows of health.check_health().as_dict(): an allow-list, so a field
@@ -122,10 +124,22 @@ def unsubscribe(request, token: str):
     try:
         user_id = preferences.user_id_from_token(token)
     except signing.BadSignature:
-        return render(request, "reminders/unsubscribe.html", {"state": "invalid"}, status=400)
-    if not get_user_model().objects.filter(pk=user_id).exists():
+        return unsubscribe_page(request, "invalid", status=400)
+    person = get_user_model().objects.filter(pk=user_id).select_related("reminder_preference")
+    if (person := person.first()) is None:
         raise Http404("no such user")
+    # In the language of the mail the link came in, whatever the browser asks for.
+    language = ReminderPreference.of(person).preferred_language
     if request.method == "POST":
         preferences.unsubscribe(user_id)
-        return render(request, "reminders/unsubscribe.html", {"state": "done"})
-    return render(request, "reminders/unsubscribe.html", {"state": "confirm"})
+        return unsubscribe_page(request, "done", language=language)
+    return unsubscribe_page(request, "confirm", language=language)
+
+
+def unsubscribe_page(request, state: str, *, language: str | None = None, status: int = 200):
+    """The unsubscribe page in `language` (default: the site's), saying so in its
+    Content-Language header."""
+    with translation.override(language or settings.LANGUAGE_CODE):
+        response = render(request, "reminders/unsubscribe.html", {"state": state}, status=status)
+        response["Content-Language"] = translation.get_language()
+    return response

@@ -170,3 +170,11 @@ def env_class_path(name: str, default: str) -> str:
             f"{name} must be the dotted path of a class in an installed module, not {raw[:80]!r}"
         )
     return raw
+
+
+def env_choice(name: str, default: str, choices: list[str]) -> str:
+    """One of `choices`, exactly."""
+    raw = os.environ.get(name, "").strip() or default
+    if raw not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {raw[:20]!r}")
+    return raw

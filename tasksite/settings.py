@@ -16,6 +16,7 @@ from reminders_app.mailer import SMTP_BACKEND, mail_settings
 from tasksite.env import (
     env_address,
     env_bool,
+    env_choice,
     env_class_path,
     env_dotted_paths,
     env_list,
@@ -195,7 +196,12 @@ AXES_VERBOSE = False  # no start-up line in every command's output
 TRUSTED_PROXIES = env_non_negative("DJANGO_TRUSTED_PROXIES", 1, maximum=20)
 AXES_CLIENT_IP_CALLABLE = "tasksite.client_ip.client_ip"
 
-LANGUAGE_CODE = "en-us"
+# The languages people's mail comes in (their ReminderPreference.language, offered by
+# the admin), with the pages it links to: a catalogue for each in reminders_app/locale
+# (docs/email.md, "Languages"). LANGUAGE_CODE is the site's: the mail of people without
+# a language of their own, and the admin's.
+LANGUAGES = [("en", "English"), ("de", "German")]
+LANGUAGE_CODE = env_choice("LANGUAGE_CODE", "en", [code for code, _ in LANGUAGES])
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

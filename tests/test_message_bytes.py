@@ -8,11 +8,14 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from reminders_app.channels import Reminder
+from reminders_app.channels import Reminder, Suppressed
 from reminders_app.channels.message import ReminderMail
-from reminders_app.models import ReminderPreference
+from reminders_app.models import ReminderPreference, Suppression
 from tests.factories import TaskFactory, UserFactory
 from tests.smtp import as_sent, free_port, send_mail_to
 
@@ -62,10 +65,13 @@ def batch(now, settings):
         UserFactory(first_name="Zoë"),
         UserFactory(first_name="Ann <b>&", email="ann@exämple.com"),
         UserFactory(),
+        UserFactory(first_name="Jörg"),
     ]
-    zones = ["Europe/Paris", "Australia/Lord_Howe", "America/New_York"]
-    for owner, zone in zip(owners[1:], zones, strict=True):
-        ReminderPreference.objects.create(user=owner, time_zone=zone)
+    # Readers of both languages on the same days and times: each formatted in their own.
+    zones = ["Europe/Paris", "Australia/Lord_Howe", "America/New_York", "Europe/Paris"]
+    languages = ["", "de", "", "de"]
+    for owner, zone, language in zip(owners[1:], zones, languages, strict=True):
+        ReminderPreference.objects.create(user=owner, time_zone=zone, language=language)
     # Two tasks at each due time, over two days and a DST change in New York (8 March).
     due_times = [now + timedelta(hours=h) for h in (-90, -60, 0, 1, 13, 30)]
     tasks = [
@@ -90,6 +96,8 @@ def test_each_mail_of_a_batch_is_the_one_built_alone_byte_for_byte(now, batch):
         assert f"https://app.example.org/tasks/{task.pk}/" in message.body
     subjects = {m.subject for m in built}
     assert len(subjects) == len(batch)  # each its own title and due time, not a cached one
+    languages = {m.to[0]: m.extra_headers["Content-Language"] for m in built}
+    assert sorted(languages.values()) == ["de", "de", "en", "en", "en"]
 
 
 def test_the_next_batch_says_the_time_left_from_its_own_clock(now, batch):
@@ -101,3 +109,48 @@ def test_the_next_batch_says_the_time_left_from_its_own_clock(now, batch):
 
     assert "in 1\xa0hour." in first  # timeuntil's no-break space
     assert "in 3\xa0hours." in later
+
+
+def test_a_batch_reads_its_people_and_their_suppressions_in_one_query(now, batch):
+    """The check before every send is part of the batch's read of its people: the
+    tasks, then the people with their preferences and suppressions, whatever the case
+    an address was suppressed in."""
+    mail = ReminderMail()
+    owners = {reminder.recipient_id for reminder in batch}
+    bounced, *others = get_user_model().objects.filter(pk__in=owners).order_by("pk")
+    Suppression.objects.create(address=bounced.email.upper(), reason="bounced", source="relay")
+
+    with CaptureQueriesContext(connection) as queries:
+        mail.prepare(batch, now=now)
+    outcomes = {}
+    for reminder in batch:
+        try:
+            mail.build(reminder)
+        except Suppressed as exc:
+            outcomes[reminder.recipient_id] = exc.reason
+        else:
+            outcomes[reminder.recipient_id] = "mailed"
+
+    assert len(queries) == 2
+    assert outcomes == {bounced.pk: "address bounced"} | {other.pk: "mailed" for other in others}
+
+
+def test_people_without_a_language_of_their_own_get_the_sites(now, settings):
+    settings.LANGUAGE_CODE = "de"
+    task = TaskFactory(due_at=now + timedelta(hours=1))
+    chose_english = TaskFactory(due_at=now + timedelta(hours=1))
+    ReminderPreference.objects.create(user=chose_english.owner, language="en")
+    # A language the site no longer offers reads as no language at all.
+    chose_french = TaskFactory(due_at=now + timedelta(hours=1))
+    ReminderPreference.objects.create(user=chose_french.owner, language="fr")
+    reminders = [
+        Reminder(n, t.pk, t.owner_id, t.due_at, attempts=0)
+        for n, t in enumerate([task, chose_english, chose_french])
+    ]
+    mail = ReminderMail()
+    mail.prepare(reminders, now=now)
+
+    built = [mail.build(reminder) for reminder in reminders]
+
+    assert [m.extra_headers["Content-Language"] for m in built] == ["de", "en", "de"]
+    assert [m.subject.split(":")[0] for m in built] == ["Erinnerung", "Reminder", "Erinnerung"]

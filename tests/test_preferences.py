@@ -102,8 +102,8 @@ def test_a_time_zone_must_be_an_iana_name(owner):
             ReminderPreference(user=owner, time_zone=bad).full_clean()
 
 
-def test_staff_set_a_preference_on_the_users_page(client, owner):
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+def post_preference(client, owner, **preference):
+    """The user's page in the admin, posted with `preference` in its reminder section."""
     page = f"/admin/auth/user/{owner.pk}/change/"
     form = client.get(page).context["adminform"].form
     data = {key: value for key, value in form.initial.items() if value is not None}
@@ -113,15 +113,38 @@ def test_staff_set_a_preference_on_the_users_page(client, owner):
         "date_joined_1": "00:00:00",
         "reminder_preference-TOTAL_FORMS": "1",
         "reminder_preference-INITIAL_FORMS": "0",
-        "reminder_preference-0-time_zone": "Asia/Kolkata",
-        "reminder_preference-0-email_enabled": "",
+        **{f"reminder_preference-0-{name}": value for name, value in preference.items()},
     }
     data.pop("password", None)
     data.pop("groups", None)
     data.pop("user_permissions", None)
+    return client.post(page, data)
 
-    response = client.post(page, data)
+
+def test_staff_set_a_preference_on_the_users_page(client, owner):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = post_preference(
+        client, owner, time_zone="Asia/Kolkata", email_enabled="", language="de"
+    )
 
     assert response.status_code == 302, response.context["errors"] if response.context else ""
     preference = ReminderPreference.objects.get(user=owner)
-    assert (preference.time_zone, preference.email_enabled) == ("Asia/Kolkata", False)
+    assert (preference.time_zone, preference.email_enabled, preference.language) == (
+        "Asia/Kolkata",
+        False,
+        "de",
+    )
+
+
+def test_the_language_is_one_the_site_offers(client, owner):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get(f"/admin/auth/user/{owner.pk}/change/")
+    offered = page.context["inline_admin_formsets"][0].formset.forms[0].fields["language"]
+
+    refused = post_preference(client, owner, time_zone="", email_enabled="on", language="fr")
+
+    assert list(offered.choices) == [("", "Default (English)"), ("en", "English"), ("de", "German")]
+    assert refused.status_code == 200
+    assert "Select a valid choice. fr is not one of the available choices." in refused.text
+    assert not ReminderPreference.objects.exists()

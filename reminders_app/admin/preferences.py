@@ -14,10 +14,17 @@ class ReminderPreferenceForm(forms.ModelForm):
         help_text="Due times in reminder mails are shown in this zone. Default: the "
         "site's zone, named in the choice.",
     )
+    # One of LANGUAGES, checked here rather than by the model's choices (a host's
+    # LANGUAGES would otherwise need a migration of its own).
+    language = forms.ChoiceField(
+        required=False,
+        help_text="Reminder mails, and the unsubscribe page they link to, are written in "
+        "this language. Default: the site's, named in the choice.",
+    )
 
     class Meta:
         model = ReminderPreference
-        fields = ["user", "time_zone", "email_enabled"]
+        fields = ["user", "time_zone", "email_enabled", "language"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -25,6 +32,8 @@ class ReminderPreferenceForm(forms.ModelForm):
         self.fields["time_zone"].choices = [("", default)] + [
             (name, name) for name in sorted(time_zone_names())
         ]
+        site = dict(settings.LANGUAGES).get(settings.LANGUAGE_CODE, settings.LANGUAGE_CODE)
+        self.fields["language"].choices = [("", f"Default ({site})"), *settings.LANGUAGES]
 
 
 class ReminderPreferenceInline(admin.StackedInline):
@@ -40,7 +49,7 @@ class ReminderPreferenceInline(admin.StackedInline):
 @admin.register(ReminderPreference)
 class ReminderPreferenceAdmin(admin.ModelAdmin):
     form = ReminderPreferenceForm
-    list_display = ["user", "time_zone", "email_enabled", "updated_at"]
+    list_display = ["user", "time_zone", "email_enabled", "language", "updated_at"]
     list_filter = ["email_enabled"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]

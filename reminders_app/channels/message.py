@@ -1,8 +1,8 @@
 """Each reminder's mail: subject and both bodies from the templates
 reminders/email/subject.txt, body.txt and body.html (a project's own templates
-directory overrides them), rendered in the recipient's time zone, with the headers
-that make it a good citizen: a stable Message-ID, Auto-Submitted and a one-click
-unsubscribe link (RFC 8058).
+directory overrides them), rendered in the recipient's language and time zone, with
+the headers that make it a good citizen: a stable Message-ID, Auto-Submitted, a
+one-click unsubscribe link (RFC 8058) and Content-Language.
 
 Building is the delivery threads' work in Python, under the GIL, so it is cut to what
 changes from one mail to the next (docs/performance.md, "Email"): each recipient is
@@ -13,6 +13,8 @@ import email.policy
 import inspect
 import random
 import sys
+import zoneinfo
+from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.policy import compat32
@@ -21,9 +23,11 @@ from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import OuterRef
 from django.template.loader import get_template
-from django.utils import dateformat, timezone
+from django.utils import dateformat, timezone, translation
 from django.utils.timesince import timeuntil
+from django.utils.translation import pgettext_lazy
 
 from reminders_app.channels.base import DeliveryError, Reminder, Suppressed
 from reminders_app.conf import settings
@@ -32,11 +36,36 @@ from reminders_app.roles import task_roles
 # The mail's subject, plain-text body and HTML body, under reminders/email/.
 TEMPLATES = ("subject.txt", "body.txt", "body.html")
 
+# How a due day and a due time read: date formats (those of Django's `date` filter),
+# translated like any message so that each language orders and punctuates them its
+# own way ("Tuesday 10 March 2026", "Dienstag, 10. März 2026"); the names of days and
+# months come from Django's own catalogues, under the reader's language.
+DAY = pgettext_lazy("reminder mail: the day a task is due (a date format)", "l j F Y")
+DAY_SHORT = pgettext_lazy("reminder mail: the due day in the subject (a date format)", "D j M")
+TIME = pgettext_lazy("reminder mail: the time a task is due (a date format)", "H:i T")
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """A person a mail goes to, with what every mail of theirs needs."""
+
+    person: object  # the user
+    address: str
+    language: str  # one of LANGUAGES: their own, else the site's
+    zone: zoneinfo.ZoneInfo
+    unsubscribe_url: str
+
 
 class ReminderMail:
-    """Builds the mails of a run: prepare() reads a batch's tasks, recipients and
-    their preferences in two queries; build() renders one reminder's mail and touches
-    no database, so delivery threads may call it."""
+    """Builds the mails of a run: prepare() reads a batch's tasks, recipients (with
+    their preferences and whether their address is suppressed) in two queries;
+    build() renders one reminder's mail and touches no database, so delivery threads
+    may call it.
+
+    reader(), due(), render() and message() are the steps of any mail to a person (a
+    reminder's, or another made from the same batch): who may be mailed, how a due
+    time reads for them, the templates rendered in their language and zone, and the
+    message with the headers every mail carries."""
 
     def __init__(self):
         self.roles = task_roles()
@@ -46,23 +75,30 @@ class ReminderMail:
         self.tasks = {}
         self.people = {}
         self.now = None
-        self.days = {}  # a batch's local dates: their long and short names
-        self.times = {}  # a batch's (due time, zone): "16:00 CET" and the time left
+        self.days = {}  # (language, local date): its long and short names
+        self.times = {}  # (language, due instant, zone): "16:00 CET" and the time left
 
     def prepare(self, reminders: list[Reminder], *, now: datetime) -> None:
         from django.contrib.auth import get_user_model
 
         from reminders_app.models import ReminderPreference
         from reminders_app.preferences import unsubscribe_url
+        from reminders_app.suppressions import reason_for_address
 
         self.now = now
         self.days, self.times = {}, {}
         self.tasks = self.roles.model._default_manager.in_bulk([r.task_id for r in reminders])
-        # Each recipient read once a batch with their preference, not once per task (a
-        # batch has many tasks of few people), with their signed unsubscribe link.
+        # Each recipient read once a batch with their preference and their address's
+        # suppression (the check before every send), not once per task (a batch has
+        # many tasks of few people), with their signed unsubscribe link.
+        user_model = get_user_model()
         people = (
-            get_user_model()
-            ._base_manager.select_related("reminder_preference")
+            user_model._base_manager.select_related("reminder_preference")
+            .annotate(
+                reminders_suppressed_as=reason_for_address(
+                    OuterRef(user_model.get_email_field_name())
+                )
+            )
             .in_bulk({r.recipient_id for r in reminders})
         )
         self.people = {
@@ -72,66 +108,115 @@ class ReminderMail:
 
     def build(self, reminder: Reminder) -> EmailMultiAlternatives:
         """The reminder's mail; Suppressed or DeliveryError when there is none to send
-        (the task or the person deleted since the claim, mail turned off, no address)."""
+        (the task deleted since the claim, or reader() says so)."""
         task = self.tasks.get(reminder.task_id)
         if task is None:
             raise DeliveryError("task deleted", permanent=True)
-        if reminder.recipient_id not in self.people:
-            raise DeliveryError("recipient deleted", permanent=True)
-        recipient, preference, unsubscribe = self.people[reminder.recipient_id]
-        if not preference.email_enabled:
-            raise Suppressed
-        address = getattr(recipient, recipient.get_email_field_name(), "")
-        if not address:
-            raise DeliveryError("no address", permanent=True)
-        zone = preference.zone
-        due_at = reminder.due_at.astimezone(zone)
-        # Formatted once a batch for the three templates, as a batch's tasks fall on
-        # few days, often at the same times: "Tuesday 10 March 2026" and "Tue 10 Mar",
-        # "16:00 CET" (the abbreviation in force at that moment) and "2 hours". A task
-        # due on a day, not at a time, shows its day alone.
-        day = due_at.date()
-        if (due_day := self.days.get(day)) is None:
-            due_day = self.days[day] = (
-                dateformat.format(due_at, "l j F Y"),
-                dateformat.format(due_at, "D j M"),
-            )
-        moment = (reminder.due_at, zone.key)
-        if self.roles.date_only:
-            due_time = ("", "")
-        elif (due_time := self.times.get(moment)) is None:
-            due_time = self.times[moment] = (
-                dateformat.format(due_at, "H:i T"),
-                timeuntil(reminder.due_at, now=self.now, depth=2),
-            )
+        reader = self.reader(reminder.recipient_id)
+        recipient = reader.person
         context = {
             "task": task,
             "title": self.roles.title(task),
             "recipient": recipient,
             "owner": recipient,  # the name of earlier versions, for a host's own templates
-            "due_at": due_at,
+            **self.due(reader, reminder.due_at),
+            "task_url": task_url(task),
+            "unsubscribe_url": reader.unsubscribe_url,
+            "site_url": settings.SITE_URL,
+        }
+        subject, text, html = self.render(reader, self.templates, context)
+        return self.message(
+            reader,
+            subject=subject,
+            text=text,
+            html=html,
+            headers={
+                "Message-ID": f"<reminder-{reminder.log_id}@{self.domain}>",
+                "X-Reminder-ID": str(reminder.log_id),
+            },
+        )
+
+    def reader(self, recipient_id: int) -> Reader:
+        """The person `recipient_id` names, if they may be mailed. The one place that
+        decides it, for every mail to a person: DeliveryError (permanent) for a person
+        deleted since the claim or without an address; Suppressed for one who turned
+        mail off or whose address is on the suppression list, with the reason."""
+        from reminders_app.suppressions import OPTED_OUT, SUPPRESSED_ADDRESS
+
+        if (found := self.people.get(recipient_id)) is None:
+            raise DeliveryError("recipient deleted", permanent=True)
+        person, preference, unsubscribe = found
+        if not preference.email_enabled:
+            raise Suppressed(OPTED_OUT)
+        address = getattr(person, person.get_email_field_name(), "")
+        if not address:
+            raise DeliveryError("no address", permanent=True)
+        if person.reminders_suppressed_as:
+            raise Suppressed(SUPPRESSED_ADDRESS[person.reminders_suppressed_as])
+        return Reader(
+            person=person,
+            address=address,
+            language=preference.preferred_language,
+            zone=preference.zone,
+            unsubscribe_url=unsubscribe,
+        )
+
+    def due(self, reader: Reader, due_at: datetime) -> dict:
+        """How `due_at` reads for `reader`, in their zone and language: `due_at` (local),
+        `due_day` ("Tuesday 10 March 2026"), `due_day_short` ("Tue 10 Mar"), `due_time`
+        ("16:00 CET", the abbreviation in force at that moment) and `time_left` ("2
+        hours"), both empty for a task due on a day, not at a time; `time_zone` (its
+        name). Formatted once a batch per language and day, and per language, instant
+        and zone, as a batch's tasks fall on few days, often at the same times."""
+        local = due_at.astimezone(reader.zone)
+        day = (reader.language, local.date())
+        if (due_day := self.days.get(day)) is None:
+            with translation.override(reader.language):
+                due_day = self.days[day] = (
+                    dateformat.format(local, str(DAY)),
+                    dateformat.format(local, str(DAY_SHORT)),
+                )
+        moment = (reader.language, due_at, reader.zone.key)
+        if self.roles.date_only:
+            due_time = ("", "")
+        elif (due_time := self.times.get(moment)) is None:
+            with translation.override(reader.language):
+                due_time = self.times[moment] = (
+                    dateformat.format(local, str(TIME)),
+                    timeuntil(due_at, now=self.now, depth=2),
+                )
+        return {
+            "due_at": local,
             "due_day": due_day[0],
             "due_day_short": due_day[1],
             "due_time": due_time[0],
-            "time_zone": zone.key,
+            "time_zone": reader.zone.key,
             "time_left": due_time[1],
-            "task_url": task_url(task),
-            "unsubscribe_url": unsubscribe,
-            "site_url": settings.SITE_URL,
         }
-        with timezone.override(zone):
-            subject, text, html = (template.render(context) for template in self.templates)
+
+    @staticmethod
+    def render(reader: Reader, templates, context: dict) -> list[str]:
+        """Each template rendered whole in the reader's language and time zone."""
+        with translation.override(reader.language), timezone.override(reader.zone):
+            return [template.render(context) for template in templates]
+
+    def message(
+        self, reader: Reader, *, subject: str, text: str, html: str, headers: dict[str, str]
+    ) -> EmailMultiAlternatives:
+        """A mail to `reader` with its text and HTML parts: `headers` (its Message-ID
+        and the like), then those every mail carries: Auto-Submitted, the one-click
+        unsubscribe link and the language it is written in."""
         message = ReminderMessage(
             subject=" ".join(subject.split()),  # one line, whatever the template
             body=text,
             from_email=self.sender,
-            to=[address],
+            to=[reader.address],
             headers={
-                "Message-ID": f"<reminder-{reminder.log_id}@{self.domain}>",
-                "X-Reminder-ID": str(reminder.log_id),
+                **headers,
                 "Auto-Submitted": "auto-generated",  # RFC 3834: auto-responders stay quiet
-                "List-Unsubscribe": f"<{unsubscribe}>",
+                "List-Unsubscribe": f"<{reader.unsubscribe_url}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                "Content-Language": reader.language,
             },
         )
         message.attach_alternative(html, "text/html")
