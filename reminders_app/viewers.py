@@ -12,12 +12,13 @@ REMINDER_VIEWERS = "Reminder viewers"
 
 
 def view_permissions() -> list[tuple[str, str]]:
-    """(app label, permission codename): view-only access to reminders, runs and
-    the host's tasks."""
+    """(app label, permission codename): view-only access to reminders, runs, the
+    addresses not to mail and the host's tasks."""
     tasks = task_model()._meta
     return [
         ("reminders_app", "view_reminderlog"),
         ("reminders_app", "view_reminderrun"),
+        ("reminders_app", "view_suppression"),
         (tasks.app_label, f"view_{tasks.model_name}"),
     ]
 
@@ -33,7 +34,7 @@ def reminder_viewers() -> Group:
 
 
 def add_to_reminder_viewers(user) -> None:
-    """Make `user` a staff member who can view reminders, runs and tasks."""
+    """Make `user` a staff member who can view reminders, runs, suppressions and tasks."""
     if not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.db.models import ProtectedError
 from django.template.loader import render_to_string
@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
 
-from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.models import ReminderLog, ReminderRun, Suppression
 from reminders_app.viewers import REMINDER_VIEWERS, add_to_reminder_viewers
 from tasks_app.models import Task
 from tests.factories import ReminderLogFactory, ReminderRunFactory, TaskFactory, UserFactory
@@ -115,8 +115,72 @@ def test_the_migration_creates_the_reminder_viewers_group():
     assert sorted(group.permissions.values_list("content_type__app_label", "codename")) == [
         ("reminders_app", "view_reminderlog"),
         ("reminders_app", "view_reminderrun"),
+        ("reminders_app", "view_suppression"),
         ("tasks_app", "view_task"),
     ]
+
+
+# --- Addresses not to mail ---------------------------------------------------------
+
+
+def suppressions_url(*args, view="changelist"):
+    return reverse(f"admin:reminders_app_suppression_{view}", args=args)
+
+
+def test_viewers_list_and_search_suppressions_but_neither_add_nor_delete_them(client, viewer):
+    kept = Suppression.objects.create(address="Ada@Example.com", reason="bounced", source="relay")
+    Suppression.objects.create(address="bob@example.com", reason="complained", source="x")
+    client.force_login(viewer)
+
+    found = client.get(suppressions_url(), {"q": "ada@EXAMPLE"})
+
+    assert found.status_code == 200
+    assert [s.address for s in shown(found)] == ["Ada@Example.com"]
+    assert client.get(suppressions_url(view="add")).status_code == 403
+    assert client.post(suppressions_url(kept.pk, view="delete"), {"post": "yes"}).status_code == 403
+    assert Suppression.objects.count() == 2
+
+
+def test_staff_with_the_permissions_add_and_delete_but_never_edit_a_suppression(client):
+    staff = UserFactory(username="postmaster", is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_suppression", "add_suppression", "delete_suppression"]
+        )
+    )
+    client.force_login(staff)
+
+    added = client.post(
+        suppressions_url(view="add"), {"address": "ada@example.com", "reason": "manual"}
+    )
+    again = client.post(
+        suppressions_url(view="add"), {"address": "ADA@example.com", "reason": "manual"}
+    )
+    (suppression,) = Suppression.objects.all()
+    page = client.get(suppressions_url(suppression.pk, view="change"))
+    edited = client.post(
+        suppressions_url(suppression.pk, view="change"),
+        {"address": "eve@example.com", "reason": "manual"},
+    )
+    deleted = client.post(suppressions_url(suppression.pk, view="delete"), {"post": "yes"})
+
+    assert added.status_code == 302
+    assert "This address is suppressed already." in again.text
+    assert (suppression.address, suppression.reason, suppression.source) == (
+        "ada@example.com",
+        "manual",
+        "staff",
+    )
+    assert page.status_code == 200 and 'name="address"' not in page.text  # read-only
+    assert edited.status_code == 403
+    assert deleted.status_code == 302
+    assert not Suppression.objects.exists()
+
+
+def test_staff_without_the_permissions_see_no_suppressions(client, staff_without_permission):
+    client.force_login(staff_without_permission)
+
+    assert client.get(suppressions_url()).status_code == 403
 
 
 def test_a_viewer_cannot_change_tasks(client, viewer):

@@ -6,11 +6,13 @@ import json
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
+from django.urls import reverse
 
 from reminders_app.jobs import process_reminders
-from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun
+from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun, Suppression
 from tests.factories import TaskFactory, UserFactory
 from tests.processes import child_env, message_lines, run_manage
 from tests.smtp import Relay, Silent
@@ -355,11 +357,144 @@ def test_an_owner_who_opted_out_gets_nothing_and_a_suppressed_row(now, relay, em
     ]
     row = ReminderLog.objects.get(task=muted)
     assert (row.status, row.attempts, row.next_attempt_at) == ("suppressed", 0, None)
+    assert row.error == "opted out"
     assert (summary["sent"], summary["suppressed"]) == (1, 1)
     assert ReminderRun.objects.get(pk=summary["run_id"]).suppressed == 1
     assert again["selected"] == 0  # settled: never retried
     (line,) = [r for r in caplog.records if getattr(r, "event", "") == "reminder_suppressed"]
-    assert line.task_id == muted.pk
+    assert (line.task_id, line.reason) == (muted.pk, "opted out")
     everything = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     for secret in ("Muted", "quiet@example.com", "Europe/", "UTC"):
         assert secret not in everything.replace('"+00:00"', "")
+
+
+def test_a_german_reader_gets_the_whole_mail_in_german_and_the_page_it_links_to(
+    now, relay, email, settings, client
+):
+    settings.REMINDER_TASK_URL = "https://app.example.com/tasks/{task_id}/"
+    jorg = UserFactory(first_name="Jörg", email="joerg@example.com")
+    ReminderPreference.objects.create(user=jorg, time_zone="Europe/Berlin", language="de")
+    ada = UserFactory(first_name="Ada", email="ada@example.com")
+    ReminderPreference.objects.create(user=ada, time_zone="Europe/Berlin")
+    for owner in (jorg, ada):  # the same day and time, formatted once per language
+        TaskFactory(owner=owner, title="Steuererklärung", due_at=now + 3 * H + 20 * MINUTE)
+    email(relay)
+
+    process_reminders(now=now)
+
+    mails = {m["To"]: m for m in relay.received()}
+    german, english = mails["joerg@example.com"], mails["ada@example.com"]
+    assert (german["Content-Language"], english["Content-Language"]) == ("de", "en")
+    # (Django folds a subject with encoded words after "Subject:", hence the strip.)
+    subjects = [str(mail["Subject"]).strip() for mail in (german, english)]
+    assert subjects == [
+        "Erinnerung: Steuererklärung ist am Di, 10. März, 16:20 CET fällig",
+        "Reminder: Steuererklärung is due Tue 10 Mar, 16:20 CET",
+    ]
+    text, html = (part.replace("\r\n", "\n") for part in parts(german))
+    assert text.startswith(
+        "Hallo Jörg,\n\n„Steuererklärung“ ist am Dienstag, 10. März 2026 um 16:20 CET "
+        "(Europe/Berlin) fällig, in 3\xa0Stunden, 20\xa0Minuten.\n\nAufgabe öffnen:\n"
+    )
+    assert "Sie erhalten diese E-Mail, weil die Aufgabe Ihnen gehört. Erinnerungs-E-Mails" in text
+    assert '<html lang="de">' in html
+    for said in [
+        "<title>Erinnerung: Steuererklärung</title>",
+        "Hallo Jörg,",
+        "ist am <strong>Dienstag, 10. März 2026 um 16:20 CET</strong> (Europe/Berlin) fällig, "
+        "in 3\xa0Stunden, 20\xa0Minuten.",
+        ">Aufgabe öffnen</a>",
+        "Sie erhalten diese E-Mail, weil die Aufgabe Ihnen gehört.",
+        ">Erinnerungs-E-Mails abbestellen</a>",
+    ]:
+        assert said in html
+    for english_word in ("Hello", "is due", "Open", "Tuesday", "March", "hours", "You get", "Stop"):
+        assert english_word not in text + html
+    assert "Hello Ada" in parts(english)[0]
+    # The page its link opens speaks German whatever the browser asks for; so does
+    # the confirmation.
+    link = urlsplit(str(german["List-Unsubscribe"]).strip().strip("<>")).path
+    page = client.get(link, HTTP_ACCEPT_LANGUAGE="en")
+    done = client.post(link, HTTP_ACCEPT_LANGUAGE="en")
+    assert (page["Content-Language"], done["Content-Language"]) == ("de", "de")
+    assert '<html lang="de">' in page.text
+    assert "<h1>Erinnerungs-E-Mails abbestellen?</h1>" in page.text
+    assert "<h1>Erinnerungs-E-Mails sind abbestellt</h1>" in done.text
+    assert not ReminderPreference.objects.get(user=jorg).email_enabled
+
+
+# --- Addresses not to mail ---------------------------------------------------------
+
+
+def test_no_such_user_from_the_relay_stops_mail_to_the_address_and_a_policy_refusal_does_not(
+    now, relay, email, caplog
+):
+    asked = Counter()
+
+    def rcpt(address):
+        asked[address] += 1
+        if address == "gone@example.com":
+            return "550 5.1.1 No such user"
+        if address == "policy@example.com":
+            return "550 5.7.1 Relaying denied"
+        return None
+
+    relay.replies = rcpt
+    email(relay)
+    gone, policy = UserFactory(email="gone@example.com"), UserFactory(email="policy@example.com")
+    for owner in (gone, policy):
+        TaskFactory(owner=owner, due_at=now + H)
+
+    first = process_reminders(now=now)
+    later = {owner.pk: TaskFactory(owner=owner, due_at=now + 3 * H) for owner in (gone, policy)}
+    second = process_reminders(now=now + MINUTE)
+
+    assert (first["failed"], second["failed"], second["suppressed"]) == (2, 1, 1)
+    assert asked == {"gone@example.com": 1, "policy@example.com": 2}  # gone: never again
+    (suppression,) = Suppression.objects.all()
+    assert (suppression.address, suppression.reason, suppression.source) == (
+        "gone@example.com",
+        "bounced",
+        "relay",
+    )
+    held = ReminderLog.objects.get(task=later[gone.pk])
+    assert (held.status, held.error, held.attempts) == ("suppressed", "address bounced", 0)
+    retried = ReminderLog.objects.get(task=later[policy.pk])
+    assert (retried.status, retried.error) == ("failed", "permanent: smtp 550")
+    (line,) = [r for r in caplog.records if getattr(r, "event", "") == "address_suppressed"]
+    assert (line.suppression_id, line.reason, line.source) == (suppression.pk, "bounced", "relay")
+    ours = [r for r in caplog.records if r.name != "mail.log"]  # not the relay's own
+    everything = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in ours)
+    assert "gone@" not in everything and "Relaying" not in everything
+
+
+def test_staff_suppress_an_address_in_any_case_and_deleting_it_lets_mail_go_again(
+    now, relay, email, client
+):
+    client.force_login(UserFactory(username="boss", is_staff=True, is_superuser=True))
+    ada = UserFactory(email="ada@example.com")
+    held = TaskFactory(owner=ada, due_at=now + H)
+    added = client.post(
+        reverse("admin:reminders_app_suppression_add"),
+        {"address": "Ada@Example.COM", "reason": "manual"},
+    )
+    assert added.status_code == 302
+    email(relay)
+
+    first = process_reminders(now=now)
+    row = ReminderLog.objects.get(task=held)
+    page = client.get(reverse("admin:reminders_app_reminderlog_change", args=[row.pk]))
+    (suppression,) = Suppression.objects.all()
+    client.post(
+        reverse("admin:reminders_app_suppression_delete", args=[suppression.pk]), {"post": "yes"}
+    )
+    mailed = TaskFactory(owner=ada, due_at=now + 3 * H)
+    second = process_reminders(now=now + MINUTE)
+
+    assert (first["suppressed"], first["sent"], second["sent"]) == (1, 0, 1)
+    assert (suppression.address, suppression.source) == ("Ada@Example.COM", "staff")
+    assert (row.status, row.error) == ("suppressed", "address suppressed by staff")
+    assert "Staff put the recipient&#x27;s address on the suppression list." in page.text
+    (message,) = relay.received()
+    assert int(message["X-Reminder-ID"]) == ReminderLog.objects.get(task=mailed).pk
+    assert not Suppression.objects.exists()

@@ -33,6 +33,7 @@ from reminders_app.admin.runs import TriggerFilter
 from reminders_app.conf import settings, task_model
 from reminders_app.models import ReminderLog
 from reminders_app.roles import task_roles
+from reminders_app.suppressions import EXPLANATIONS
 
 # Task ids are BigAutoField values; a longer number cannot be one.
 MAX_TASK_ID = 2**63 - 1
@@ -109,6 +110,7 @@ class ReminderLogAdmin(RecipientColumn, ReadOnlyAdmin):
         "due_at",
         "status",
         "retry",
+        "suppressed_because",
         "run_column",
         "channel",
         "claimed_at",
@@ -153,6 +155,14 @@ class ReminderLogAdmin(RecipientColumn, ReadOnlyAdmin):
             )
         when = date_format(timezone.localtime(obj.next_attempt_at), "DATETIME_FORMAT")
         return f"Will be retried by the first run from {when} ({made})."
+
+    @admin.display(description="suppressed because")
+    def suppressed_because(self, obj):
+        """For a suppressed reminder, why it was not mailed (its error says it in short:
+        reminders_app.suppressions)."""
+        if obj.status != ReminderLog.Status.SUPPRESSED:
+            return self.get_empty_value_display()
+        return EXPLANATIONS.get(obj.error, obj.error)
 
     @admin.display(description="channel")
     def channel(self, obj):
