@@ -24,6 +24,16 @@ class RemindersAppConfig(AppConfig):
         post_execute_in_worker.connect(allowed.record_refusal, dispatch_uid="reminders_app.refused")
         pre_enqueue.connect(allowed.queue_refused_tasks, dispatch_uid="reminders_app.queue")
 
+        # Providers' bounces and complaints, when django-anymail (the [anymail] extra) is
+        # installed: without it the app works the same, without those webhooks.
+        try:
+            from reminders_app import webhooks
+        except ModuleNotFoundError as exc:
+            if exc.name != "anymail":
+                raise
+        else:
+            webhooks.connect()
+
         # Every `migrate` restores the hourly schedule if it is missing or altered.
         post_migrate.connect(restore_schedule_after_migrate, sender=self)
         if apps.is_installed("django.contrib.admin"):

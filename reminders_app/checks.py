@@ -6,6 +6,7 @@ The schedule checks read the database, and say nothing when it cannot be read
 
 import pydoc
 
+from django.apps import apps
 from django.core.checks import Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
@@ -171,3 +172,29 @@ def _has_due_index(model, due_field: str) -> bool:
         index.fields[:1] == [due_field] and (len(index.fields) == 1 or index.fields[1] in pk)
         for index in model._meta.indexes
     )
+
+
+@register(deploy=True)
+def check_webhook_secret(app_configs=None, **kwargs):
+    """Warn, on `check --deploy`, when django-anymail is installed but has no
+    WEBHOOK_SECRET: its tracking webhooks then either answer 404 (a project that, as
+    this one, serves them only with a secret) or take anyone's posts, and bounces and
+    complaints stop no mail."""
+    if not apps.is_installed("anymail"):
+        return []
+    from anymail.utils import get_anymail_setting
+
+    if get_anymail_setting("webhook_secret", default=None):
+        return []
+    return [
+        Warning(
+            "django-anymail has no WEBHOOK_SECRET: providers' bounce and complaint "
+            "webhooks (/anymail/) are off, and a bounced or complaining address is "
+            "mailed again.",
+            hint='Set ANYMAIL["WEBHOOK_SECRET"] to user:password with a long random '
+            "password (this project reads it from ANYMAIL_WEBHOOK_SECRET), and give the "
+            "provider https://user:password@<host>/anymail/<provider>/tracking/ "
+            '(docs/email.md, "Suppressions").',
+            id="reminders_app.W005",
+        )
+    ]

@@ -178,3 +178,13 @@ def env_choice(name: str, default: str, choices: list[str]) -> str:
     if raw not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {raw[:20]!r}")
     return raw
+
+
+def env_basic_auth(name: str) -> str:
+    """`user:password` for HTTP basic auth, neither part empty; empty when unset. The
+    value is never echoed."""
+    raw = os.environ.get(name, "").strip()
+    user, colon, password = raw.partition(":")
+    if raw and not (user and colon and password):
+        raise ImproperlyConfigured(f"{name} must be user:password (HTTP basic auth)")
+    return raw

@@ -15,6 +15,7 @@ from reminders_app.conf import MAX_WINDOW_HOURS, MAX_WORKERS
 from reminders_app.mailer import SMTP_BACKEND, mail_settings
 from tasksite.env import (
     env_address,
+    env_basic_auth,
     env_bool,
     env_choice,
     env_class_path,
@@ -90,6 +91,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "axes",  # login lockout; its AccessAttempt admin shows and resets lockouts
+    "anymail",  # providers' bounce and complaint webhooks (tasksite/urls.py)
     "tasks_app",
     "reminders_app",
     "tasksite.demo",  # `manage.py seed_demo`, for `make demo`
@@ -283,6 +285,12 @@ globals().update(
 )
 # With a display name, as reminders go out: "Task reminders <reminders@example.com>".
 DEFAULT_FROM_EMAIL = env_address("DEFAULT_FROM_EMAIL", "Task reminders <reminders@localhost>")
+# Mail providers' bounce and complaint webhooks, django-anymail's views at /anymail/
+# (docs/email.md, "Suppressions"): the user:password a provider must send (HTTP basic
+# auth). Unset, tasksite/urls.py does not serve them (404) and check --deploy warns.
+ANYMAIL = {}
+if _webhook_secret := env_basic_auth("ANYMAIL_WEBHOOK_SECRET"):
+    ANYMAIL["WEBHOOK_SECRET"] = _webhook_secret
 # The zone of recipients without a preference of their own.
 REMINDER_DEFAULT_TIME_ZONE = env_time_zone(
     "REMINDER_DEFAULT_TIME_ZONE", REMINDERS["REMINDER_DEFAULT_TIME_ZONE"]

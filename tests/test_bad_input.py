@@ -86,6 +86,10 @@ BAD_ENVIRONMENT = [
     ("REMINDER_TASK_URL", "https://app.example.com/tasks/", "REMINDER_TASK_URL"),
     ("REMINDER_TASK_URL", "app.example.com/tasks/{task_id}/", "REMINDER_TASK_URL"),
     ("Q_CLUSTER_ALLOWED_FUNCTIONS", "myapp.tasks.ok, rm -rf /", "Q_CLUSTER_ALLOWED_FUNCTIONS"),
+    ("LANGUAGE_CODE", "fr", "LANGUAGE_CODE"),
+    ("LANGUAGE_CODE", "en-us", "LANGUAGE_CODE"),
+    ("ANYMAIL_WEBHOOK_SECRET", "hunter2", "ANYMAIL_WEBHOOK_SECRET"),
+    ("ANYMAIL_WEBHOOK_SECRET", ":hunter2", "ANYMAIL_WEBHOOK_SECRET"),
 ]
 
 

@@ -9,7 +9,8 @@ from tests.processes import PROJECT, STRONG_SECRET_KEY, run_manage
 
 EXAMPLE = PROJECT / "deploy" / "reminders.env.example"
 READER = re.compile(
-    r'(?:env_bool|env_number|env_list|env_non_negative|os\.environ\.get)\(\s*"([A-Z_]+)"'
+    r"(?:env_bool|env_number|env_list|env_non_negative|env_choice|env_basic_auth"
+    r'|os\.environ\.get)\(\s*"([A-Z_]+)"'
 )
 
 
@@ -82,6 +83,7 @@ def test_the_settings_accept_the_example_and_pass_the_deploy_check(tmp_path):
     env |= sourced_example() | {
         "DJANGO_SETTINGS_MODULE": "tasksite.settings",
         "DJANGO_SECRET_KEY": STRONG_SECRET_KEY,
+        "ANYMAIL_WEBHOOK_SECRET": "provider:a-long-random-webhook-password",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'scratch.sqlite3'}",
     }
     env["PYTHONWARNINGS"] = "error::DeprecationWarning,error::PendingDeprecationWarning"

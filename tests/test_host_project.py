@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from tests.hosting import Host
 from tests.processes import PROJECT
+from tests.smtp import Relay
 
 HOST = PROJECT / "tests" / "hostproject"
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -32,6 +33,7 @@ def test_the_wheel_holds_reminders_app_alone_with_migrations_and_templates(wheel
         "reminders_app/templates/admin/reminders_app/reminderrun/change_form.html",
         "reminders_app/templatetags/reminder_admin.py",
         "reminders_app/management/commands/send_reminders.py",
+        "reminders_app/locale/de/LC_MESSAGES/django.mo",
     ]:
         assert needed in names
     # The demo is this project's own (tasksite), with its public password.
@@ -40,6 +42,7 @@ def test_the_wheel_holds_reminders_app_alone_with_migrations_and_templates(wheel
     assert "Requires-Dist: Django" in metadata
     assert "Requires-Dist: django-q2" in metadata
     assert 'Requires-Dist: psycopg[binary]>=3.1; extra == "postgres"' in metadata
+    assert 'Requires-Dist: django-anymail>=15; extra == "anymail"' in metadata
 
 
 def test_the_wheel_installs_beside_the_django_it_is_tested_on(wheel):
@@ -153,3 +156,66 @@ def test_a_host_with_a_wrong_mapping_is_told_in_one_line(installed, host_db, tmp
         "reminders_app.E003) REMINDER_TASK_FIELDS: todo.Item has no field 'due_date' "
         "(the 'due_at' role)" in result.stderr
     )
+
+
+WITHOUT_ANYMAIL = PROJECT / "tests" / "without_anymail"
+
+MAIL_AND_INSPECT = f"""
+import json
+from datetime import datetime
+from django.contrib.auth.models import User
+from django.test import Client
+from reminders_app.jobs import process_reminders
+from reminders_app.models import ReminderLog, ReminderPreference, Suppression
+try:
+    import anymail
+except ImportError:
+    anymail = None
+ann, bob = User.objects.get(username="ann"), User.objects.get(username="bob")
+ReminderPreference.objects.create(user=ann, language="de")
+Suppression.objects.create(address="BOB@example.com", reason="manual", source="staff")
+summary = process_reminders(now=datetime.fromisoformat("{NOW.isoformat()}"))
+client = Client()
+client.force_login(ann)
+print(json.dumps({{
+    "anymail": anymail is not None,
+    "summary": summary.as_dict(),
+    "rows": {{r.recipient.username: [r.status, r.error] for r in ReminderLog.objects.all()}},
+    "suppressions_page": client.get("/admin/reminders_app/suppression/").status_code,
+}}, default=str))
+"""
+
+
+def test_a_host_without_anymail_mails_in_its_readers_language_and_checks_suppressions(
+    installed, host_db, tmp_path
+):
+    """The wheel without its [anymail] extra: the app imports and runs, in the
+    readers' languages, suppressions and their admin included; only the providers'
+    webhooks are missing."""
+    relay = Relay().start()
+    try:
+        bare = Host(HOST, "hostsite.settings", installed, host_db, path=(WITHOUT_ANYMAIL,))
+        bare = bare.variant(
+            tmp_path,
+            "from reminders_app.mailer import mail_settings\n"
+            f"globals().update(mail_settings(host='127.0.0.1', port={relay.port}, timeout=5))\n"
+            "REMINDER_CHANNEL = 'reminders_app.channels.EmailChannel'\n",
+        )
+        for args in (["migrate", "--no-input", "-v0"], ["check", "--deploy"]):
+            result = bare.run(*args)
+            assert result.returncode == 0, result.stderr
+        seeded = bare.run(code=SEED)
+        assert seeded.returncode == 0, seeded.stderr
+        facts = bare.facts(MAIL_AND_INSPECT)
+    finally:
+        relay.stop()
+
+    assert facts["anymail"] is False
+    assert facts["rows"] == {
+        "ann": ["sent", ""],
+        "bob": ["suppressed", "address suppressed by staff"],
+    }
+    (mail,) = relay.received()
+    assert (mail["To"], mail["Content-Language"]) == ("ann@example.com", "de")
+    assert str(mail["Subject"]).strip().startswith("Erinnerung: Water the ficus ist am")
+    assert facts["suppressions_page"] == 200

@@ -1,5 +1,6 @@
 """Production is the default: with DJANGO_DEBUG unset the settings are secure, a weak
-secret key stops start-up in one line, and `check --deploy` has nothing to say."""
+secret key stops start-up in one line, and `check --deploy` has nothing to say once the
+providers' webhook secret is set too."""
 
 import json
 import os
@@ -40,13 +41,21 @@ def settings_under(tmp_path, **overrides) -> dict:
     return json.loads(result.stdout)
 
 
-def test_the_deploy_check_passes_with_only_a_key_and_the_hosts(tmp_path):
-    (result,) = run_many(
-        [(["check", "--deploy", "--fail-level", "WARNING"], production_env(tmp_path))]
+def test_the_deploy_check_passes_with_a_key_the_hosts_and_the_webhook_secret(tmp_path):
+    """... and without the secret (providers' bounce and complaint webhooks off) it
+    warns, naming the variable."""
+    check = ["check", "--deploy", "--fail-level", "WARNING"]
+    webhooks = {"ANYMAIL_WEBHOOK_SECRET": "provider:a-long-random-webhook-password"}
+
+    passed, warned = run_many(
+        [(check, production_env(tmp_path, **webhooks)), (check, production_env(tmp_path))]
     )
 
-    assert result.returncode == 0, result.stderr
-    assert "System check identified no issues" in result.stdout
+    assert passed.returncode == 0, passed.stderr
+    assert "System check identified no issues" in passed.stdout
+    assert warned.returncode == 1
+    assert "(reminders_app.W005) django-anymail has no WEBHOOK_SECRET" in warned.stderr
+    assert "ANYMAIL_WEBHOOK_SECRET" in warned.stderr
 
 
 def test_debug_is_off_and_https_is_on_unless_the_environment_says_otherwise(tmp_path):
