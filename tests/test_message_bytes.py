@@ -11,7 +11,9 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import connection
+from django.templatetags.i18n import BlockTranslateNode, TranslateNode
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
 from reminders_app.channels import Reminder, Suppressed
 from reminders_app.channels.message import ReminderMail
@@ -154,3 +156,39 @@ def test_people_without_a_language_of_their_own_get_the_sites(now, settings):
 
     assert [m.extra_headers["Content-Language"] for m in built] == ["de", "en", "de"]
     assert [m.subject.split(":")[0] for m in built] == ["Erinnerung", "Reminder", "Erinnerung"]
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_the_templates_compiled_per_language_render_what_django_renders(language):
+    """ReminderMail renders templates whose messages were translated once per language
+    (reminders_app.channels.translated): each renders, character for character, what
+    Django renders of the template itself, whatever is in the context."""
+    mail = ReminderMail()
+    people = [UserFactory(first_name=""), UserFactory(first_name="Ann <b>& 100%")]
+    contexts = [
+        {
+            "recipient": person,
+            "title": title,
+            "due_day": "Tuesday 10 March 2026",
+            "due_day_short": "Tue 10 Mar",
+            "due_time": due_time,
+            "time_zone": "Europe/Paris",
+            "time_left": "3\xa0hours",
+            "task_url": task_url,
+            "unsubscribe_url": "https://reminders.example.org/unsubscribe/a:b/",
+        }
+        for person in people
+        for title in TITLES[1:3] + ["100% %(title)s {{ x }}"]
+        for due_time in ("16:00 CET", "")
+        for task_url in ("https://app.example.org/tasks/7/", "")
+    ]
+
+    compiled = mail.templates.of(language)
+
+    for template, translated in zip(mail.templates.templates, compiled, strict=True):
+        tags = (TranslateNode, BlockTranslateNode)
+        assert template.template.nodelist.get_nodes_by_type(tags)
+        assert not translated.template.nodelist.get_nodes_by_type(tags)  # all translated
+        for context in contexts:
+            with translation.override(language):
+                assert translated.render(context) == template.render(context)

@@ -24,12 +24,12 @@ from urllib.parse import quote, urlsplit
 
 from django.core.mail import EmailMultiAlternatives
 from django.db.models import OuterRef
-from django.template.loader import get_template
 from django.utils import dateformat, timezone, translation
 from django.utils.timesince import timeuntil
 from django.utils.translation import pgettext_lazy
 
 from reminders_app.channels.base import DeliveryError, Reminder, Suppressed
+from reminders_app.channels.translated import TranslatedTemplates
 from reminders_app.conf import settings
 from reminders_app.roles import task_roles
 
@@ -43,6 +43,13 @@ TEMPLATES = ("subject.txt", "body.txt", "body.html")
 DAY = pgettext_lazy("reminder mail: the day a task is due (a date format)", "l j F Y")
 DAY_SHORT = pgettext_lazy("reminder mail: the due day in the subject (a date format)", "D j M")
 TIME = pgettext_lazy("reminder mail: the time a task is due (a date format)", "H:i T")
+
+
+@lru_cache(maxsize=16)
+def date_formats(language: str) -> tuple[str, str, str]:
+    """DAY, DAY_SHORT and TIME in `language`."""
+    with translation.override(language):
+        return str(DAY), str(DAY_SHORT), str(TIME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +78,7 @@ class ReminderMail:
         self.roles = task_roles()
         self.domain = message_id_domain()
         self.sender = from_address()
-        self.templates = [get_template(f"reminders/email/{name}") for name in TEMPLATES]
+        self.templates = TranslatedTemplates([f"reminders/email/{name}" for name in TEMPLATES])
         self.tasks = {}
         self.people = {}
         self.now = None
@@ -170,21 +177,22 @@ class ReminderMail:
         and zone, as a batch's tasks fall on few days, often at the same times."""
         local = due_at.astimezone(reader.zone)
         day = (reader.language, local.date())
-        if (due_day := self.days.get(day)) is None:
-            with translation.override(reader.language):
-                due_day = self.days[day] = (
-                    dateformat.format(local, str(DAY)),
-                    dateformat.format(local, str(DAY_SHORT)),
-                )
         moment = (reader.language, due_at, reader.zone.key)
-        if self.roles.date_only:
-            due_time = ("", "")
-        elif (due_time := self.times.get(moment)) is None:
+        due_day = self.days.get(day)
+        due_time = ("", "") if self.roles.date_only else self.times.get(moment)
+        if due_day is None or due_time is None:
+            day_format, short_format, time_format = date_formats(reader.language)
             with translation.override(reader.language):
-                due_time = self.times[moment] = (
-                    dateformat.format(local, str(TIME)),
-                    timeuntil(due_at, now=self.now, depth=2),
-                )
+                if due_day is None:
+                    due_day = self.days[day] = (
+                        dateformat.format(local, day_format),
+                        dateformat.format(local, short_format),
+                    )
+                if due_time is None:
+                    due_time = self.times[moment] = (
+                        dateformat.format(local, time_format),
+                        timeuntil(due_at, now=self.now, depth=2),
+                    )
         return {
             "due_at": local,
             "due_day": due_day[0],
@@ -195,10 +203,11 @@ class ReminderMail:
         }
 
     @staticmethod
-    def render(reader: Reader, templates, context: dict) -> list[str]:
-        """Each template rendered whole in the reader's language and time zone."""
+    def render(reader: Reader, templates: TranslatedTemplates, context: dict) -> list[str]:
+        """Each template rendered whole in the reader's language (its messages
+        translated once per language) and time zone."""
         with translation.override(reader.language), timezone.override(reader.zone):
-            return [template.render(context) for template in templates]
+            return [template.render(context) for template in templates.of(reader.language)]
 
     def message(
         self, reader: Reader, *, subject: str, text: str, html: str, headers: dict[str, str]
