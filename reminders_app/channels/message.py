@@ -1,6 +1,7 @@
-"""Each reminder's mail: subject and both bodies from the templates
-reminders/email/subject.txt, body.txt and body.html (a project's own templates
-directory overrides them), rendered in the recipient's time zone, with the headers
+"""Each reminder's mail, and each digest: subject and both bodies from the templates
+reminders/email/subject.txt, body.txt and body.html (a digest's: digest_subject.txt,
+digest_body.txt and digest_body.html; a project's own templates directory overrides
+them), rendered in the recipient's time zone, with the headers
 that make it a good citizen: a stable Message-ID, Auto-Submitted and a one-click
 unsubscribe link (RFC 8058).
 
@@ -10,39 +11,60 @@ read once a batch, and the MIME form is written by Django's own code, with only 
 slow steps that repeat made cheap (ReminderMessage), on Django 5.2 and 6.1 alike."""
 
 import email.policy
+import hashlib
 import inspect
 import random
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.policy import compat32
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import get_template
 from django.utils import dateformat, timezone
 from django.utils.timesince import timeuntil
 
-from reminders_app.channels.base import DeliveryError, Reminder, Suppressed
+from reminders_app.channels.base import DeliveryError, Digest, Reminder, Suppressed
 from reminders_app.conf import settings
 from reminders_app.roles import task_roles
 
 # The mail's subject, plain-text body and HTML body, under reminders/email/.
 TEMPLATES = ("subject.txt", "body.txt", "body.html")
+# The same for a digest: one mail listing a person's reminders of a run.
+DIGEST_TEMPLATES = ("digest_subject.txt", "digest_body.txt", "digest_body.html")
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone to mail, as ReminderMail.person() found them."""
+
+    recipient: object  # the user
+    preference: object  # their ReminderPreference (an unsaved one: the defaults)
+    address: str
+    unsubscribe: str  # their one-click unsubscribe URL
+    zone: ZoneInfo  # due times are shown in it
 
 
 class ReminderMail:
     """Builds the mails of a run: prepare() reads a batch's tasks, recipients and
-    their preferences in two queries; build() renders one reminder's mail and touches
-    no database, so delivery threads may call it."""
+    their preferences in two queries; build() renders one reminder's mail, and
+    build_digest() one person's digest, touching no database, so delivery threads
+    may call them. Both go through person() (whether and where to mail someone) and
+    render() (a person's mail from templates and a context)."""
 
     def __init__(self):
         self.roles = task_roles()
         self.domain = message_id_domain()
         self.sender = from_address()
         self.templates = [get_template(f"reminders/email/{name}") for name in TEMPLATES]
+        self.digest_templates = [
+            get_template(f"reminders/email/{name}") for name in DIGEST_TEMPLATES
+        ]
         self.tasks = {}
         self.people = {}
         self.now = None
@@ -70,26 +92,67 @@ class ReminderMail:
             for pk, person in people.items()
         }
 
+    def person(self, recipient_id) -> Person:
+        """Whether and where to mail this recipient, decided once for all their mail:
+        Suppressed when they turned mail off, DeliveryError when they were deleted
+        since the claim or have no address."""
+        if recipient_id not in self.people:
+            raise DeliveryError("recipient deleted", permanent=True)
+        recipient, preference, unsubscribe = self.people[recipient_id]
+        if not preference.email_enabled:
+            raise Suppressed
+        address = getattr(recipient, recipient.get_email_field_name(), "")
+        if not address:
+            raise DeliveryError("no address", permanent=True)
+        return Person(recipient, preference, address, unsubscribe, preference.zone)
+
     def build(self, reminder: Reminder) -> EmailMultiAlternatives:
         """The reminder's mail; Suppressed or DeliveryError when there is none to send
         (the task or the person deleted since the claim, mail turned off, no address)."""
         task = self.tasks.get(reminder.task_id)
         if task is None:
             raise DeliveryError("task deleted", permanent=True)
-        if reminder.recipient_id not in self.people:
-            raise DeliveryError("recipient deleted", permanent=True)
-        recipient, preference, unsubscribe = self.people[reminder.recipient_id]
-        if not preference.email_enabled:
-            raise Suppressed
-        address = getattr(recipient, recipient.get_email_field_name(), "")
-        if not address:
-            raise DeliveryError("no address", permanent=True)
-        zone = preference.zone
+        person = self.person(reminder.recipient_id)
+        return self.render(
+            person,
+            self.templates,
+            self.item(reminder, task, person.zone),
+            message_id=f"<reminder-{reminder.log_id}@{self.domain}>",
+            reminder_ids=str(reminder.log_id),
+        )
+
+    def build_digest(self, digest: Digest) -> tuple[EmailMultiAlternatives, list]:
+        """One person's digest: their reminders in one mail, soonest first, and those
+        left out (a task deleted since the claim) with the error their rows fail with.
+        Suppressed or DeliveryError, for all of them, when there is none to send."""
+        person = self.person(digest.recipient_id)
+        items, ids, left_out = [], [], []
+        for reminder in digest.reminders:
+            if (task := self.tasks.get(reminder.task_id)) is None:
+                left_out.append((reminder, DeliveryError("task deleted", permanent=True)))
+                continue
+            items.append(self.item(reminder, task, person.zone))
+            ids.append(reminder.log_id)
+        if not items:
+            raise DeliveryError("task deleted", permanent=True)
+        message = self.render(
+            person,
+            self.digest_templates,
+            {"reminders": items, "count": len(items)},
+            message_id=digest_message_id(ids, self.domain),
+            reminder_ids=", ".join(map(str, ids)),
+        )
+        return message, left_out
+
+    def item(self, reminder: Reminder, task, zone) -> dict:
+        """What a mail says of one reminder: its task, title and link, and its due
+        date in the recipient's zone.
+
+        Formatted once a batch for the three templates, as a batch's tasks fall on
+        few days, often at the same times: "Tuesday 10 March 2026" and "Tue 10 Mar",
+        "16:00 CET" (the abbreviation in force at that moment) and "2 hours". A task
+        due on a day, not at a time, shows its day alone."""
         due_at = reminder.due_at.astimezone(zone)
-        # Formatted once a batch for the three templates, as a batch's tasks fall on
-        # few days, often at the same times: "Tuesday 10 March 2026" and "Tue 10 Mar",
-        # "16:00 CET" (the abbreviation in force at that moment) and "2 hours". A task
-        # due on a day, not at a time, shows its day alone.
         day = due_at.date()
         if (due_day := self.days.get(day)) is None:
             due_day = self.days[day] = (
@@ -104,38 +167,55 @@ class ReminderMail:
                 dateformat.format(due_at, "H:i T"),
                 timeuntil(reminder.due_at, now=self.now, depth=2),
             )
-        context = {
+        return {
             "task": task,
             "title": self.roles.title(task),
-            "recipient": recipient,
-            "owner": recipient,  # the name of earlier versions, for a host's own templates
             "due_at": due_at,
             "due_day": due_day[0],
             "due_day_short": due_day[1],
             "due_time": due_time[0],
-            "time_zone": zone.key,
             "time_left": due_time[1],
             "task_url": task_url(task),
-            "unsubscribe_url": unsubscribe,
+        }
+
+    def render(
+        self, person: Person, templates, context: dict, *, message_id: str, reminder_ids: str
+    ) -> EmailMultiAlternatives:
+        """A person's mail: subject, text and HTML from `templates`, rendered with
+        `context` and what every mail says of its reader, with the headers every mail
+        carries."""
+        context |= {
+            "recipient": person.recipient,
+            "owner": person.recipient,  # the name of earlier versions, for a host's templates
+            "time_zone": person.zone.key,
+            "unsubscribe_url": person.unsubscribe,
             "site_url": settings.SITE_URL,
         }
-        with timezone.override(zone):
-            subject, text, html = (template.render(context) for template in self.templates)
+        with timezone.override(person.zone):
+            subject, text, html = (template.render(context) for template in templates)
         message = ReminderMessage(
             subject=" ".join(subject.split()),  # one line, whatever the template
             body=text,
             from_email=self.sender,
-            to=[address],
+            to=[person.address],
             headers={
-                "Message-ID": f"<reminder-{reminder.log_id}@{self.domain}>",
-                "X-Reminder-ID": str(reminder.log_id),
+                "Message-ID": message_id,
+                "X-Reminder-ID": reminder_ids,
                 "Auto-Submitted": "auto-generated",  # RFC 3834: auto-responders stay quiet
-                "List-Unsubscribe": f"<{unsubscribe}>",
+                "List-Unsubscribe": f"<{person.unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             },
         )
         message.attach_alternative(html, "text/html")
         return message
+
+
+def digest_message_id(ids: list[int], domain: str) -> str:
+    """A digest's Message-ID, made from its rows: the same for the same reminders on
+    every attempt (a retry, or a run taking over one that died), so a receiver can
+    drop a duplicate; another one when it carries other reminders."""
+    digest = hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()[:12]
+    return f"<digest-{min(ids)}-{digest}@{domain}>"
 
 
 class ReminderMessage(EmailMultiAlternatives):
