@@ -61,9 +61,7 @@ def test_a_digest_reader_gets_one_mail_listing_their_tasks_soonest_first(now, em
     received = email.received()
     assert Counter(m["To"] for m in received) == {"ada@example.com": 1, "bob@example.com": 2}
     (digest,) = [m for m in received if m["To"] == "ada@example.com"]
-    assert digest["Subject"] == (
-        "3 tasks due: Send the report, Tue 10 Mar, 14:00 CET, and 2 more"
-    )
+    assert digest["Subject"] == ("3 tasks due: Send the report, Tue 10 Mar, 14:00 CET, and 2 more")
     rows = ReminderLog.objects.filter(recipient=ada)
     assert {row.status for row in rows} == {"sent"}
     assert {row.message_id for row in rows} == {digest["Message-ID"]}

@@ -95,12 +95,20 @@ class Command(ReminderCommand):
         elif dry_run:
             self.stdout.write(
                 f"dry run: {reminders(facts['selected'])} due between "
-                f"{facts['window_start']} and {facts['window_end']}; nothing recorded"
+                f"{facts['window_start']} and {facts['window_end']}"
+                + (f", {len(facts['held'])} held for quiet hours" if facts["held"] else "")
+                + "; nothing recorded"
             )
             for due in facts["reminders"]:
                 self.stdout.write(
                     f"would remind user {due['recipient_id']} of task {due['task_id']}, "
                     f"due {due['due_at']}"
+                )
+            for held in facts["held"]:
+                self.stdout.write(
+                    f"held for quiet hours: user {held['recipient_id']}'s reminder of task "
+                    f"{held['task_id']}, due {held['due_at']}, goes with the first run from "
+                    f"{held['goes_at']}"
                 )
         else:
             # "succeeded" only when the exit status says so too.
