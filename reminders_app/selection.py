@@ -295,7 +295,15 @@ def _quiet(plan: RunPlan, *, held: bool) -> tuple[str, dict]:
         f"EXISTS (SELECT 1 FROM ({table}) q "  # noqa: S608 - no value: named parameters
         "WHERE q.person = c.recipient AND c.due_at >= q.holds_from)"
     )
-    return (exists if held else f"NOT {exists}"), {"quiet": quiet}
+    if not held:
+        return f"NOT {exists}", {"quiet": quiet}
+    # Their ids as a list too: an index of the task model's owners can then read their
+    # tasks alone (the admin's list of held reminders, at any size of the task table).
+    names = [f"%(quiet_person{i})s" for i in range(len(plan.quiet))] or ["NULL"]
+    return f"c.recipient IN ({', '.join(names)}) AND {exists}", {
+        "quiet": quiet,
+        **{f"quiet_person{i}": q.person_id for i, q in enumerate(plan.quiet)},
+    }
 
 
 def _digest_people(*, digests: bool, people, not_runs) -> tuple[str, dict]:

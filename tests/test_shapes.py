@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from reminders_app.jobs import process_reminders
 from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun
 from tests.hosts.dated.chores.models import Chore
+from tests.quiet_oracle import SPANS, holds_from
 
 pytestmark = pytest.mark.django_db
 
@@ -67,15 +68,19 @@ chores = st.lists(
 @given(
     chores_=chores,
     zones=st.lists(st.sampled_from(ZONES), min_size=PEOPLE, max_size=PEOPLE),
-    minutes=st.integers(min_value=0, max_value=DAYS * 24 * 60),
+    quiet=st.lists(st.sampled_from(SPANS), min_size=PEOPLE, max_size=PEOPLE),
+    # A clock at any hour of those days (shrinking to midnight UTC): runs inside and
+    # outside people's quiet hours.
+    days=st.integers(min_value=0, max_value=DAYS),
+    minutes=st.integers(min_value=0, max_value=24 * 60 - 1),
     window_hours=st.one_of(st.sampled_from([1, 24]), st.floats(min_value=0.01, max_value=72)),
     due_time=st.sampled_from(["09:00", "00:00", "23:30", "02:30"]),
     batch_size=st.sampled_from([1, 2, 3, 2000]),
 )
 def test_the_job_reminds_exactly_the_people_the_oracle_finds(
-    chores_, zones, minutes, window_hours, due_time, batch_size
+    chores_, zones, quiet, days, minutes, window_hours, due_time, batch_size
 ):
-    now = BASE + timedelta(minutes=minutes)
+    now = BASE.replace(hour=0) + timedelta(days=days, minutes=minutes)
     end = now + timedelta(hours=window_hours)
     at = time.fromisoformat(due_time)
     with override_settings(**CHORES, REMINDER_DUE_TIME=due_time, REMINDER_BATCH_SIZE=batch_size):
@@ -84,14 +89,19 @@ def test_the_job_reminds_exactly_the_people_the_oracle_finds(
         Chore.objects.all().delete()
         get_user_model().objects.all().delete()
         people = [get_user_model().objects.create(username=f"p{n}") for n in range(PEOPLE)]
-        for person, zone in zip(people, zones, strict=True):
-            if zone:
-                ReminderPreference.objects.create(user=person, time_zone=zone)
+        for person, zone, span in zip(people, zones, quiet, strict=True):
+            if zone or span:
+                quiet_start, quiet_end = span or (None, None)
+                ReminderPreference.objects.create(
+                    user=person, time_zone=zone, quiet_start=quiet_start, quiet_end=quiet_end
+                )
+        # Each one's quiet hours at the run's clock: reminders due from then are held.
+        held_from = [holds_from(now, zone, span) for zone, span in zip(zones, quiet, strict=True)]
         earlier = ReminderRun.objects.create(
             window_start=now, window_end=end, status=ReminderRun.Status.SUCCEEDED
         )
 
-        expected = []
+        expected, held = [], []
         for spec in chores_:
             day = now.date() + timedelta(days=spec["due"]) if spec["due"] is not None else None
             chore = Chore.objects.create(title="c", due_on=day, done=spec["done"])
@@ -115,8 +125,11 @@ def test_the_job_reminds_exactly_the_people_the_oracle_finds(
                     )
                 settled = spec["history"] in {"sent", "suppressed"}
                 if due_at and not spec["done"] and now <= due_at <= end and not settled:
-                    expected.append((due_at, chore.pk, person.pk))
+                    quiet_from = held_from[n]
+                    due = expected if quiet_from is None or due_at < quiet_from else held
+                    due.append((due_at, chore.pk, person.pk))
         expected.sort()
+        held.sort()
 
         dry = process_reminders(now=now, window_hours=window_hours, dry_run=True)
         real = process_reminders(now=now, window_hours=window_hours)
@@ -127,6 +140,10 @@ def test_the_job_reminds_exactly_the_people_the_oracle_finds(
             for r in dry["reminders"]
         ]
         assert found == expected
+        assert [
+            (datetime.fromisoformat(r["due_at"]), r["task_id"], r["recipient_id"])
+            for r in dry["held"]
+        ] == held
         sent = ReminderLog.objects.filter(run_id=real["run_id"], status="sent")
         assert sorted(sent.values_list("due_at", "task_id", "recipient_id")) == expected
         assert (real["selected"], real["sent"], again["selected"]) == (
