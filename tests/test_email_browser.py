@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from selenium.webdriver.common.by import By
 
-from reminders_app.channels import EmailChannel, Reminder
+from reminders_app.channels import Digest, EmailChannel, Reminder
 from reminders_app.models import ReminderPreference
 from tests.conftest import ARTIFACTS
 from tests.factories import TaskFactory, UserFactory
@@ -43,4 +43,52 @@ def test_the_html_part_reads_well_in_a_browser(now, browser, settings):
     assert button.get_attribute("href") == f"https://app.example.com/tasks/{task.pk}/"
     assert browser.find_element(By.LINK_TEXT, "Stop reminder emails").is_displayed()
     # No image, stylesheet or script to fetch: everything is inline.
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+
+
+def test_a_digest_reads_well_in_a_browser(now, browser, settings):
+    settings.SITE_URL = "https://reminders.example.org"
+    settings.REMINDER_TASK_URL = "https://app.example.com/tasks/{task_id}/"
+    reader = UserFactory(first_name="Ada", email="ada@example.com")
+    ReminderPreference.objects.create(user=reader, time_zone="America/New_York", digest=True)
+    titles = ["Send the quarterly report", "Book the venue for the offsite", "Renew the domain"]
+    tasks = [
+        TaskFactory(owner=reader, title=title, due_at=now + timedelta(hours=hours))
+        for title, hours in zip(titles, [2, 7, 22], strict=True)
+    ]
+    reminders = tuple(
+        Reminder(50 + n, task.pk, reader.pk, task.due_at, attempts=0)
+        for n, task in enumerate(tasks)
+    )
+    channel = EmailChannel()
+    channel.prepare(list(reminders), now=now)
+    message, left_out = channel.mail.build_digest(Digest(reminders))
+    ((html, mime),) = message.alternatives
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = ARTIFACTS / "digest-email.html"
+    page.write_text(html)
+
+    browser.set_window_size(700, 900)
+    browser.get(page.as_uri())
+    browser.save_screenshot(str(ARTIFACTS / "digest-email.png"))
+
+    assert (mime, left_out) == ("text/html", [])
+    shown = browser.find_element(By.TAG_NAME, "body").text
+    assert "Hello Ada" in shown
+    assert "3 tasks are due soon" in shown
+    assert "The soonest first. Times are in America/New_York." in shown
+    lines = [
+        "Send the quarterly report",
+        "Due Tuesday 10 March 2026 at 10:00 EDT, in 2 hours.",
+        "Book the venue for the offsite",
+        "Due Tuesday 10 March 2026 at 15:00 EDT, in 7 hours.",
+        "Renew the domain",
+        "Due Wednesday 11 March 2026 at 06:00 EDT, in 22 hours.",
+    ]
+    positions = [shown.index(line) for line in lines]
+    assert positions == sorted(positions)
+    for task in tasks:
+        link = browser.find_element(By.LINK_TEXT, task.title)
+        assert link.get_attribute("href") == f"https://app.example.com/tasks/{task.pk}/"
+    assert browser.find_element(By.LINK_TEXT, "Stop reminder emails").is_displayed()
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0

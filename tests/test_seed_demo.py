@@ -2,12 +2,14 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 
 from reminders_app.jobs import process_reminders
+from reminders_app.mailer import mail_settings
 from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.viewers import REMINDER_VIEWERS
 from tasks_app.models import Task
@@ -49,7 +51,7 @@ def test_demo_tasks_mix_due_completed_and_undated_and_a_rerun_adds_nothing():
     call_command("seed_demo")
 
     tasks = Task.objects.filter(due_at__gt=timezone.now())
-    assert Task.objects.count() == 28
+    assert Task.objects.count() == 32
     assert tasks.filter(completed_at__isnull=False).exists()
     assert Task.objects.filter(due_at__isnull=True).exists()
     first, second = process_reminders(), process_reminders()
@@ -81,3 +83,30 @@ def test_the_demo_history_shows_every_state():
         ("suppressed", "demo-opted-out"),
     ]
     assert ReminderLog.objects.get(status="failed").error == "permanent: no address"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_mails_one_reader_a_digest_and_holds_the_rest_for_their_quiet_hours(settings):
+    call_command("seed_demo")
+    settings.REMINDER_CHANNEL = "reminders_app.channels.EmailChannel"
+    settings.REMINDER_DELIVERY_CONCURRENCY = 1
+    for name, value in mail_settings("django.core.mail.backends.locmem.EmailBackend").items():
+        setattr(settings, name, value)
+
+    dry = process_reminders(dry_run=True)
+    process_reminders()
+
+    by_address = {}
+    for message in mail.outbox:
+        by_address.setdefault(message.to[0], []).append(message.subject)
+    # The digest reader: the two tasks due before their quiet hours end, in one mail;
+    # the two due later held. The demo user: one mail per task.
+    (digest,) = by_address["digest@example.com"]
+    assert digest.startswith("2 tasks due: Sign the lease renewal, ")
+    assert digest.endswith(", and 1 more")
+    assert len(by_address["demo@example.com"]) > 1
+    held = Task.objects.filter(pk__in=[row["task_id"] for row in dry["held"]])
+    assert sorted(held.values_list("title", flat=True)) == [
+        "Confirm the caterer",
+        "Send the holiday schedule",
+    ]

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_permission_codename, get_user_model
@@ -32,6 +33,17 @@ DEMO_TITLES = [
 # Recipients besides the demo user, so the trail shows every outcome: one without an
 # address (a failed reminder) and one who turned reminder mail off (suppressed).
 NO_ADDRESS, OPTED_OUT = "demo-no-address", "demo-opted-out"
+# One who gets a digest (the demo user gets one mail per reminder), in New York, whose
+# quiet hours began an hour before the demo was loaded and end three hours after it:
+# their reminders due by then go at once in one mail, the later ones are held.
+DIGEST_READER = "demo-digest"
+DIGEST_TITLES = [
+    "Sign the lease renewal",
+    "Prepare the board slides",
+    "Confirm the caterer",
+    "Send the holiday schedule",
+]
+DIGEST_DUE_HOURS = [1, 2, 9, 20]
 # Past runs, hours ago, each over a one-hour window: the history the admin shows.
 PAST_RUNS = [4, 3, 2]
 
@@ -40,7 +52,8 @@ class Command(ReminderCommand):
     help = (
         "Load demo data: a staff user 'demo' in the Reminder viewers group who may also view "
         "users and their reminder preferences, tasks over the "
-        "next 48 hours and some overdue, two more recipients (one without an address, one "
+        "next 48 hours and some overdue, a recipient who gets a digest and is inside their "
+        "quiet hours, two more recipients (one without an address, one "
         "who opted out of mail), and three past runs of the email channel that leave sent, "
         "failed and suppressed reminders. "
         "Development only: refused when DJANGO_DEBUG is false."
@@ -69,7 +82,10 @@ class Command(ReminderCommand):
             ReminderPreference.objects.get_or_create(
                 user=user, defaults={"time_zone": "Europe/Paris"}
             )
-            tasks = [Task(**fields) for fields in self._upcoming(user, now) + self._history(now)]
+            tasks = [
+                Task(**fields)
+                for fields in self._upcoming(user, now) + self._digest(now) + self._history(now)
+            ]
             Task.objects.bulk_create(tasks)
         past = self._past_runs(now)
         self.stdout.write(
@@ -89,6 +105,29 @@ class Command(ReminderCommand):
                 "completed_at": now if i % 4 == 3 else None,
             }
             for i in range(24)
+        ]
+
+    @staticmethod
+    def _digest(now) -> list[dict]:
+        """The digest reader and their tasks, due over the next day."""
+        reader, _ = get_user_model().objects.get_or_create(
+            username=DIGEST_READER,
+            defaults={"email": "digest@example.com", "first_name": "Dana"},
+        )
+        zone = ZoneInfo("America/New_York")
+        local = now.astimezone(zone)
+        ReminderPreference.objects.get_or_create(
+            user=reader,
+            defaults={
+                "time_zone": zone.key,
+                "digest": True,
+                "quiet_start": (local - timedelta(hours=1)).time().replace(second=0, microsecond=0),
+                "quiet_end": (local + timedelta(hours=3)).time().replace(second=0, microsecond=0),
+            },
+        )
+        return [
+            {"owner": reader, "title": title, "due_at": now + timedelta(hours=hours)}
+            for title, hours in zip(DIGEST_TITLES, DIGEST_DUE_HOURS, strict=True)
         ]
 
     @staticmethod
