@@ -22,21 +22,17 @@ MINUTE = timedelta(minutes=1)
 
 
 @pytest.fixture
-def relay():
-    server = Relay().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def email(settings, relay):
+def email(settings):
+    """A real relay, and this process's reminders mailed through it."""
+    relay = Relay().start()
     settings.REMINDER_CHANNEL = "reminders_app.channels.EmailChannel"
     settings.REMINDER_DELIVERY_CONCURRENCY = 4
     settings.DEFAULT_FROM_EMAIL = "Task reminders <reminders@example.com>"
     settings.SITE_URL = "https://reminders.example.org"
     settings.REMINDER_TASK_URL = "https://app.example.com/tasks/{task_id}/"
     relay.use(settings, timeout=2)
-    return relay
+    yield relay
+    relay.stop()
 
 
 def reader(*, digest=True, zone="Europe/Paris", **fields):

@@ -14,6 +14,18 @@ from tests.factories import TaskFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
+def look_at(browser, html: str, name: str, *, height: int) -> str:
+    """Open the HTML part in the browser as a 700 px wide window, save it and its
+    screenshot as test-artifacts/NAME.html and NAME.png; the text it shows."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = ARTIFACTS / f"{name}.html"
+    page.write_text(html)
+    browser.set_window_size(700, height)
+    browser.get(page.as_uri())
+    browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    return browser.find_element(By.TAG_NAME, "body").text
+
+
 def test_the_html_part_reads_well_in_a_browser(now, browser, settings):
     settings.SITE_URL = "https://reminders.example.org"
     settings.REMINDER_TASK_URL = "https://app.example.com/tasks/{task_id}/"
@@ -26,16 +38,10 @@ def test_the_html_part_reads_well_in_a_browser(now, browser, settings):
     reminder = Reminder(41, task.pk, owner.pk, task.due_at, attempts=0)
     channel.prepare([reminder], now=now)
     ((html, mime),) = channel.message(reminder).alternatives
-    ARTIFACTS.mkdir(exist_ok=True)
-    page = ARTIFACTS / "reminder-email.html"
-    page.write_text(html)
 
-    browser.set_window_size(700, 700)
-    browser.get(page.as_uri())
-    browser.save_screenshot(str(ARTIFACTS / "reminder-email.png"))
+    shown = look_at(browser, html, "reminder-email", height=700)
 
     assert mime == "text/html"
-    shown = browser.find_element(By.TAG_NAME, "body").text
     assert "Hello Ada" in shown
     assert "Send the quarterly report" in shown
     assert "Tuesday 10 March 2026 at 13:00 EDT (America/New_York), in 5 hours" in shown
@@ -64,16 +70,10 @@ def test_a_digest_reads_well_in_a_browser(now, browser, settings):
     channel.prepare(list(reminders), now=now)
     message, left_out = channel.mail.build_digest(Digest(reminders))
     ((html, mime),) = message.alternatives
-    ARTIFACTS.mkdir(exist_ok=True)
-    page = ARTIFACTS / "digest-email.html"
-    page.write_text(html)
 
-    browser.set_window_size(700, 900)
-    browser.get(page.as_uri())
-    browser.save_screenshot(str(ARTIFACTS / "digest-email.png"))
+    shown = look_at(browser, html, "digest-email", height=900)
 
     assert (mime, left_out) == ("text/html", [])
-    shown = browser.find_element(By.TAG_NAME, "body").text
     assert "Hello Ada" in shown
     assert "3 tasks are due soon" in shown
     assert "The soonest first. Times are in America/New_York." in shown
