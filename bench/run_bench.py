@@ -594,9 +594,8 @@ def measure_bound(shape, *, expected: int, repeats: int, minimal: bool) -> list[
             inserted = sql(
                 f"INSERT INTO {SCRATCH} "  # noqa: S608 - table names are constants
                 "(task_id, recipient_id, due_at, status, run_id, claimed_at, sent_at, attempts, "
-                "error, message_id, created_at) SELECT src.task_id, src.recipient_id, "
-                "src.due_at, 'sent', %(bound_run)s, %(bound_at)s, %(bound_at)s, 1, '', '', "
-                "%(bound_at)s "
+                "error, message_id, created_at) SELECT src.task_id, src.recipient_id, src.due_at, "
+                "'sent', %(bound_run)s, %(bound_at)s, %(bound_at)s, 1, '', '', %(bound_at)s "
                 f"FROM ({rows}) src(task_id, recipient_id, due_at) "
                 "ON CONFLICT (task_id, recipient_id, due_at) DO NOTHING",
                 params | {"bound_run": run.pk, "bound_at": wall},

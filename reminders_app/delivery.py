@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from threading import Event
 
@@ -70,7 +70,7 @@ class Outcomes:
                 self.failed.append((reminder, error))
             for reminder in unit.reminders:
                 if reminder not in left_out:
-                    self._add(replace(reminder, attempts=prior), exc)
+                    self._add(reminder._replace(attempts=prior), exc)
                     if exc is None:
                         self.message_ids[reminder.log_id] = delivered.message_id
             return exc is None or self._settles(exc)
