@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Before django_q: its `qcluster` runs this project's cluster (tasksite/worker/cluster.py).
+    "tasksite.worker",
     "django_q",
     "axes",  # login lockout; its AccessAttempt admin shows and resets lockouts
     "tasks_app",
