@@ -573,6 +573,46 @@ def test_rows_whose_task_or_person_was_deleted_stay_listed_at_the_same_cost(clie
     assert page.text.count(" · deleted person") == 10
 
 
+def test_every_page_copes_with_reminders_whose_task_or_person_is_gone(client, superuser, settings):
+    """A real run's reminders, then their task deleted, their person deleted (with
+    their tasks), and a person deleted from a task that stays: every page that reads
+    the trail answers, none with a 500."""
+    from django.core.management import call_command
+
+    from reminders_app.jobs import process_reminders
+
+    due = timezone.now() + H
+    task_gone, person_gone, kept = TaskFactory.create_batch(3, due_at=due)
+    helper = UserFactory()
+    kept_for_helper = ReminderLogFactory(task=kept, recipient=helper, due_at=due - H)
+    run_id = process_reminders()["run_id"]
+    Task.objects.filter(pk=task_gone.pk).delete()
+    get_user_model().objects.filter(pk__in=[person_gone.owner_id, helper.pk]).delete()
+    client.force_login(superuser)
+    settings.DEBUG = True  # /metrics without a token
+
+    pages = [
+        reverse("admin:index"),  # health and charts
+        run_changelist(),
+        reverse("admin:reminders_app_reminderrun_change", args=[run_id]),
+        log_changelist(),
+        f"{log_changelist()}?run__id__exact={run_id}",
+        *(
+            reverse("admin:reminders_app_reminderlog_change", args=[pk])
+            for pk in ReminderLog.objects.values_list("pk", flat=True)
+        ),
+        task_changelist(),
+        reverse("admin:tasks_app_task_change", args=[kept.pk]),
+        "/metrics",
+    ]
+    for url in pages:
+        assert client.get(url).status_code == 200, url
+    assert client.get("/healthz").status_code in {200, 503}
+    call_command("reminders_status", stdout=open(os.devnull, "w"))
+    page = client.get(reverse("admin:tasks_app_task_change", args=[kept.pk])).text
+    assert f"{kept_for_helper.recipient_id} · deleted person" in re.sub(r"<[^>]+>", "", page)
+
+
 # --- The admin home --------------------------------------------------------------
 
 

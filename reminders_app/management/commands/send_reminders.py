@@ -84,7 +84,9 @@ class Command(ReminderCommand):
             finally:
                 children.wait()
         if workers > 1 and not dry_run:  # the whole run, all its parts
+            first = summary
             summary = RunSummary.of(ReminderRun.objects.get(pk=summary.run_id).parent)
+            summary.without_recipient = first.without_recipient
         facts = summary.as_dict() | {"dry_run": dry_run}
         if not dry_run:
             # Of the failed: retried by a later run, or failed for good.
@@ -96,6 +98,7 @@ class Command(ReminderCommand):
             self.stdout.write(
                 f"dry run: {reminders(facts['selected'])} due between "
                 f"{facts['window_start']} and {facts['window_end']}; nothing recorded"
+                f"{nobody(facts.get('without_recipient'))}"
             )
             for due in facts["reminders"]:
                 self.stdout.write(
@@ -112,6 +115,7 @@ class Command(ReminderCommand):
                 f"sent {facts['sent']}, skipped {facts['skipped']}, failed {facts['failed']}, "
                 f"released {facts['released']}, suppressed {facts['suppressed']} "
                 f"(window {facts['window_start']} to {facts['window_end']})"
+                f"{nobody(facts.get('without_recipient'))}"
             )
         if facts.get("status") == ReminderRun.Status.FAILED:
             raise CommandError(
@@ -136,6 +140,13 @@ class Command(ReminderCommand):
 def reminders(count: int) -> str:
     """ "1 reminder", "2 reminders"."""
     return f"{count} reminder{pluralize(count)}"
+
+
+def nobody(count: int) -> str:
+    """What the summary line adds for tasks due that name nobody to remind."""
+    if not count:
+        return ""
+    return f"; {count} task{pluralize(count)} due name{pluralize(count, 's,')} nobody to remind"
 
 
 class Children:
