@@ -12,6 +12,7 @@ from django_q.models import Schedule, Task
 
 from reminders_app import runs
 from reminders_app.allowed import forbidden_schedules, schedule_problem
+from reminders_app.broker import broker_problem
 from reminders_app.conf import settings
 from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.runs import Counts
@@ -123,6 +124,8 @@ def check_health(*, now: datetime | None = None) -> Health:
             "and no cluster has run it: is `manage.py qcluster` running?"
         )
     health.problems += [schedule_problem(schedule) for schedule in forbidden_schedules()]
+    if problem := broker_problem():
+        health.problems.append(problem)
     last = health.last_succeeded
     if last is None and not health.problems and _before_first_run(health):
         health.starting = True

@@ -86,7 +86,13 @@ def healthz(request):
     """200 when the reminder worker is healthy or starting (a fresh deploy before its
     first run), 503 when not; JSON either way. No login: it names no person and no
     task."""
-    health = check_health()
+    try:
+        health = check_health()
+    except DatabaseError as exc:  # the facts live there (and the ORM broker's queue)
+        problem = f"the database cannot be reached ({type(exc).__name__})"
+        return JsonResponse(
+            {"status": "unhealthy", "healthy": False, "problems": [problem]}, status=503
+        )
     return JsonResponse(public_health(health.as_dict()), status=200 if health.healthy else 503)
 
 
