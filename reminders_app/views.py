@@ -34,7 +34,7 @@ RUN_FIELDS = {
     *COUNT_FIELDS,
     "error",
 }
-SCHEDULE_FIELDS = {"name", "func", "next_run", "repeats", "paused"}
+SCHEDULE_FIELDS = {"id", "name", "next_run", "repeats", "paused"}
 PUBLIC_HEALTH = {
     "status": None,
     "healthy": None,

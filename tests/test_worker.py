@@ -175,3 +175,18 @@ def test_sigterm_to_every_process_of_an_idle_cluster_stops_it(clusters):
         log.close()
     assert status == 0
     assert time.monotonic() - started < STOP_WITHIN
+
+
+def test_the_worker_puts_a_schedule_moved_off_minute_0_back_as_it_starts(clusters, hourly_schedule):
+    moved = timezone.now().replace(minute=35, second=0, microsecond=0) + timedelta(hours=1)
+    hourly_schedule.next_run = moved
+    hourly_schedule.repeats = 0  # paused: it stays so
+    hourly_schedule.save()
+
+    clusters.start(1)
+    clusters.wait_running()
+
+    hourly_schedule.refresh_from_db()
+    assert hourly_schedule.next_run == moved.replace(minute=0) + timedelta(hours=1)
+    assert hourly_schedule.repeats == 0
+    assert '"event":"schedule_restored"' in clusters.output()

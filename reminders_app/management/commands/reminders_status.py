@@ -43,7 +43,7 @@ class Command(ReminderCommand):
         else:
             state = "paused" if schedule["paused"] else "active"
             write(
-                f"schedule: {schedule['name']} ({schedule['func']}), {state}, "
+                f"schedule: {schedule['name']} (#{schedule['id']}), {state}, "
                 f"next run {schedule['next_run']}"
             )
         write(f"last finished run: {_describe(facts['last_finished'])}")
