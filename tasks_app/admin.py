@@ -94,7 +94,8 @@ class TaskAdmin(admin.ModelAdmin):
         searches titles."""
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
-        if term.isascii() and term.isdigit() and int(term) <= MAX_ID:
+        # Digits only, and no more than an id can have: int() refuses 4,300 and more.
+        if term.isascii() and term.isdigit() and len(term) <= 19 and int(term) <= MAX_ID:
             results |= queryset.filter(pk=int(term))
         return results, may_have_duplicates
 

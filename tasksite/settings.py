@@ -287,6 +287,22 @@ REMINDER_WORKERS = env_number(
 )
 
 # --- Logging: one JSON object per line on stderr, from every logger ----------
+# Django's SuspiciousOperation and its subclasses (core, admin, sessions), each logged
+# under django.security.<class name>.
+SUSPICIOUS_OPERATIONS = [
+    "SuspiciousOperation",
+    "DisallowedHost",
+    "DisallowedRedirect",
+    "RequestDataTooBig",
+    "TooManyFieldsSent",
+    "TooManyFilesSent",
+    "SuspiciousMultipartForm",
+    "SuspiciousFileOperation",
+    "DisallowedModelAdminLookup",
+    "DisallowedModelAdminToField",
+    "SuspiciousSession",
+    "InvalidSessionKey",
+]
 # Python's warnings too (tasksite/log_format.py).
 LOGGING_CONFIG = "tasksite.log_format.configure"
 LOGGING = {
@@ -303,8 +319,14 @@ LOGGING = {
     "loggers": {
         # Django's own loggers propagate to the root handler above.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
-        # A request for a host not in ALLOWED_HOSTS: one WARNING line, no traceback.
-        "django.security.DisallowedHost": {"filters": ["client_error"], "propagate": True},
+        # A client's bad request (a Host not in ALLOWED_HOSTS, an admin lookup or
+        # to_field not allowed, a body too big...): Django answers 400 and logs the
+        # SuspiciousOperation to django.security.<its class> at ERROR with a
+        # traceback; here one WARNING line.
+        **{
+            f"django.security.{name}": {"filters": ["client_error"], "propagate": True}
+            for name in SUSPICIOUS_OPERATIONS
+        },
         # /healthz or /readyz answering 503: one WARNING line.
         "django.request": {"filters": ["probe_unavailable"], "propagate": True},
     },

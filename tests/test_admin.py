@@ -2,6 +2,7 @@
 pages find reminders quickly."""
 
 import html
+import logging
 import os
 import re
 import subprocess
@@ -1040,3 +1041,58 @@ def test_a_host_without_a_task_model_gets_the_system_check_not_a_traceback(tmp_p
         "?: (reminders_app.E003) REMINDER_TASK_MODEL is not set: name the model your tasks "
         "are, such as REMINDER_TASK_MODEL = 'todo.Item' (docs/reusable-app.md)"
     ) in message_lines(checked.stderr)
+
+
+# --- Odd input: a 4xx, never a 500 -----------------------------------------------------
+
+
+def test_view_on_site_with_an_id_a_run_cannot_have_is_a_404(client, viewer):
+    """The admin's /admin/r/<content type>/<id>/: a run's id is a UUID."""
+    from django.contrib.contenttypes.models import ContentType
+
+    run = ReminderRunFactory()
+    runs_type = ContentType.objects.get_for_model(ReminderRun).pk
+    reminders_type = ContentType.objects.get_for_model(ReminderLog).pk
+    client.force_login(viewer)
+
+    for object_id in ["not-a-uuid", "123", str(run.pk)]:
+        assert client.get(f"/admin/r/{runs_type}/{object_id}/").status_code == 404, object_id
+    assert client.get(f"/admin/r/{reminders_type}/abc/").status_code == 404
+    assert client.get("/admin/r/x/1/").status_code == 404
+
+
+@pytest.mark.parametrize("changelist", [log_changelist, task_changelist, run_changelist])
+def test_a_search_of_5000_digits_finds_nothing_without_error(client, superuser, changelist):
+    """int() refuses a number of 4,300 digits or more."""
+    ReminderLogFactory()
+    client.force_login(superuser)
+
+    response = client.get(changelist(), {"q": "1" * 5000})
+
+    assert response.status_code == 200
+    assert shown(response) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        lambda: f"{task_changelist()}?owner__email__startswith=a",
+        lambda: f"{log_changelist()}?recipient__password__startswith=p",
+        lambda: f"{run_changelist()}?reminders__task__title__contains=x",
+    ],
+    ids=["task owner's address", "recipient's password", "reminders' titles"],
+)
+def test_a_lookup_the_admin_refuses_is_a_400_and_one_warning_line(client, superuser, caplog, url):
+    client.force_login(superuser)
+
+    with caplog.at_level(logging.INFO):
+        response = client.get(url())
+
+    assert response.status_code == 400
+    (record,) = [r for r in caplog.records if r.name.startswith("django.security.")]
+    assert (record.name, record.levelname) == (
+        "django.security.DisallowedModelAdminLookup",
+        "WARNING",
+    )
+    assert record.exc_info is None and not record.exc_text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -175,7 +175,8 @@ class ReminderLogAdmin(RecipientColumn, ReadOnlyAdmin):
         if not term:
             return queryset, False
         matches = []
-        if term.isascii() and term.isdigit() and int(term) <= MAX_TASK_ID:
+        # Digits only, and no more than an id can have: int() refuses 4,300 and more.
+        if term.isascii() and term.isdigit() and len(term) <= 19 and int(term) <= MAX_TASK_ID:
             matches.append(queryset.filter(task_id=int(term)))
         try:
             matches.append(queryset.filter(run_id=uuid.UUID(term)))
