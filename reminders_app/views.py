@@ -4,10 +4,9 @@ one-click unsubscribe link each reminder mail carries."""
 
 import hmac
 
-from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import DatabaseError, connection
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
@@ -124,14 +123,17 @@ def unsubscribe(request, token: str):
     """GET shows a confirm button and changes nothing (link scanners fetch links);
     POST, from that button or a mail provider's one-click, turns reminder mail off
     for the user the signed token names. A forged or altered token changes nothing:
-    400; a token for a user who no longer exists: 404."""
+    400; one past its lifetime (preferences.UNSUBSCRIBE_MAX_AGE): 410; one for a
+    person deleted, erased or at another address since: 404."""
     try:
-        user_id = preferences.user_id_from_token(token)
+        user = preferences.user_from_token(token)
+    except signing.SignatureExpired:
+        return render(request, "reminders/unsubscribe.html", {"state": "expired"}, status=410)
     except signing.BadSignature:
         return render(request, "reminders/unsubscribe.html", {"state": "invalid"}, status=400)
-    if not get_user_model().objects.filter(pk=user_id).exists():
-        raise Http404("no such user")
+    if user is None:
+        return render(request, "reminders/unsubscribe.html", {"state": "gone"}, status=404)
     if request.method == "POST":
-        preferences.unsubscribe(user_id)
+        preferences.unsubscribe(user.pk)
         return render(request, "reminders/unsubscribe.html", {"state": "done"})
     return render(request, "reminders/unsubscribe.html", {"state": "confirm"})

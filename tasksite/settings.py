@@ -35,19 +35,31 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 
 _DEV_SECRET_KEY = "django-insecure-development-key-not-for-production"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or _DEV_SECRET_KEY
+# Keys retired by a rotation, newest first: what they signed (sessions, the unsubscribe
+# links in mail already sent) stays valid while they are listed (docs/deploy.md).
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", "")
+
+
+def _weak(key: str) -> bool:
+    """What Django's check --deploy calls weak (security.W009, W025)."""
+    return len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-")
+
+
 if not DEBUG:
-    # What Django's check --deploy calls strong (security.W009); the key is never echoed.
+    # Keys are never echoed, only their length.
     if SECRET_KEY == _DEV_SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
-    if (
-        len(SECRET_KEY) < 50
-        or len(set(SECRET_KEY)) < 5
-        or SECRET_KEY.startswith("django-insecure-")
-    ):
+    if _weak(SECRET_KEY):
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY must be at least 50 random characters when DJANGO_DEBUG is false "
             f"(it has {len(SECRET_KEY)})"
         )
+    for _number, _key in enumerate(SECRET_KEY_FALLBACKS, 1):
+        if _weak(_key):
+            raise ImproperlyConfigured(
+                f"DJANGO_SECRET_KEY_FALLBACKS: key {_number} of {len(SECRET_KEY_FALLBACKS)} "
+                f"must be at least 50 random characters (it has {len(_key)})"
+            )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 
