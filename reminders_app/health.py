@@ -187,6 +187,7 @@ def _run_dict(run: ReminderRun | None) -> dict | None:
         "run_id": str(run.pk),
         "trigger": run.trigger,
         "status": run.status,
+        "outcome": run.outcome,  # how the status reads: "finished with 2 failed"
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
         "heartbeat_at": _iso(run.heartbeat_at),

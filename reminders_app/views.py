@@ -25,6 +25,7 @@ RUN_FIELDS = {
     "run_id",
     "trigger",
     "status",
+    "outcome",
     "started_at",
     "finished_at",
     "heartbeat_at",

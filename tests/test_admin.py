@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -1096,3 +1097,49 @@ def test_a_lookup_the_admin_refuses_is_a_400_and_one_warning_line(client, superu
     )
     assert record.exc_info is None and not record.exc_text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# --- True words ------------------------------------------------------------------------
+
+
+def test_a_run_whose_reminders_all_failed_does_not_read_succeeded(client, viewer):
+    """Its status stays `succeeded` (nothing stopped it); every page says what happened."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    run = ReminderRunFactory(selected=1, failed=1)
+    client.force_login(viewer)
+
+    listed = client.get(run_changelist()).text
+    page = client.get(reverse("admin:reminders_app_reminderrun_change", args=[run.pk])).text
+    home = client.get(reverse("admin:index")).text
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("reminders_status", stdout=out)
+    facts = client.get("/healthz").json()["last_finished"]
+
+    assert '<td class="field-status_shown">Finished with 1 failed</td>' in listed
+    assert field_text(page, "status_shown") == "Finished with 1 failed"
+    last_run = home.split('id="reminder-last-run"', 1)[1].split("</td>", 1)[0]
+    assert "<strong>Finished with 1 failed</strong>" in last_run
+    assert "Succeeded" not in last_run
+    assert f"run {run.pk} (schedule) finished with 1 failed at" in out.getvalue()
+    assert (facts["status"], facts["outcome"]) == ("succeeded", "finished with 1 failed")
+
+
+def test_counts_of_one_read_in_the_singular(client, viewer, settings):
+    settings.REMINDER_WINDOW_HOURS = 1
+    settings.REMINDER_MAX_ATTEMPTS = 1
+    run = ReminderRunFactory(selected=1, sent=1)
+    failed = ReminderLogFactory(status=ReminderLog.Status.FAILED, sent_at=None, attempts=1, run=run)
+    client.force_login(viewer)
+
+    run_page = client.get(reverse("admin:reminders_app_reminderrun_change", args=[run.pk])).text
+    home = client.get(reverse("admin:index")).text
+    tasks = client.get(task_changelist()).text
+
+    assert "What this run did with the 1 reminder it selected" in run_page
+    assert "Duration of the last run (seconds, UTC)" in home
+    assert "One bar for each of the last 1 finished run, oldest first" in home
+    assert "(1 of 1 attempt made)" in field_text(reminder_page(client, failed), "retry")
+    assert "Within 1 hour<" in tasks

@@ -15,6 +15,7 @@ import uuid
 
 from django.contrib import admin
 from django.db.models import Prefetch
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -143,7 +144,7 @@ class ReminderLogAdmin(RecipientColumn, ReadOnlyAdmin):
         if obj.status != ReminderLog.Status.FAILED:
             return self.get_empty_value_display()
         most = settings.REMINDER_MAX_ATTEMPTS
-        made = f"{obj.attempts} of {most} attempts made"
+        made = f"{obj.attempts} of {most} attempt{pluralize(most)} made"
         if ReminderLog.objects.given_up(max_attempts=most).filter(pk=obj.pk).exists():
             return format_html(
                 "<strong>Failed for good</strong>: no run will retry it ({}). "

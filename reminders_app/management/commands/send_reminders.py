@@ -18,7 +18,7 @@ from reminders_app.management.base import (
     window_hours_type,
     workers_type,
 )
-from reminders_app.models import ReminderRun
+from reminders_app.models import ReminderRun, run_outcome
 from reminders_app.plan import InvalidPlan
 
 
@@ -107,9 +107,7 @@ class Command(ReminderCommand):
                 )
         else:
             # "succeeded" only when the exit status says so too.
-            outcome = facts["status"]
-            if outcome == ReminderRun.Status.SUCCEEDED and facts["failed"]:
-                outcome = f"finished with {facts['failed']} failed"
+            outcome = run_outcome(facts["status"], failed=facts["failed"])
             self.stdout.write(
                 f"run {facts['run_id']} {outcome}: selected {facts['selected']}, "
                 f"sent {facts['sent']}, skipped {facts['skipped']}, failed {facts['failed']}, "
