@@ -46,6 +46,7 @@ INSERTED = {
     "attempts": "%(attempts)s",
     "next_attempt_at": "NULL",
     "error": "''",
+    "message_id": "''",
     "created_at": "%(at)s",
 }
 # What taking a row over rewrites; {column} stands for the row's current value.
@@ -57,6 +58,7 @@ TAKEN_OVER = {
     "attempts": "{column} + %(attempts)s",
     "next_attempt_at": "NULL",
     "error": "''",
+    "message_id": "''",
 }
 # What a takeover keeps: the reminder's identity and when it was first claimed.
 KEPT_ON_TAKEOVER = {"id", "task_id", "recipient_id", "due_at", "created_at"}

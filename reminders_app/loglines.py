@@ -93,25 +93,39 @@ class SentLines:
         if not logger.isEnabledFor(logging.INFO):
             return self._drain()
         while (reminders := self.batches.get()) is not None:
+            # One record made the usual way per batch, its time the moment the
+            # batch's lines are written (they stand for one commit); each line is a
+            # copy of it with its reminder's ids. Making a record per line looked up
+            # the process, the thread and the clock each time: a fifth of the job's
+            # own time at 100,000 reminders. makeRecord() and handle() skip
+            # Logger._log's look-up of the caller's file and line, which no line
+            # carries.
+            batch = logger.makeRecord(
+                logger.name,
+                logging.INFO,
+                "(unknown file)",
+                0,
+                "reminder_sent",
+                (),
+                None,
+                extra={
+                    "event": "reminder_sent",
+                    "task_id": None,
+                    "recipient_id": None,
+                    "run_id": self.run_id,
+                    "due_at": None,
+                    "reminder_id": None,
+                },
+            )
+            fields, make = batch.__dict__, object.__new__
             for reminder in reminders:
-                # makeRecord() and handle() skip Logger._log's look-up of the
-                # caller's file and line, which no line carries.
-                record = logger.makeRecord(
-                    logger.name,
-                    logging.INFO,
-                    "(unknown file)",
-                    0,
-                    "reminder_sent",
-                    (),
-                    None,
-                    extra={
-                        "event": "reminder_sent",
-                        "task_id": reminder.task_id,
-                        "recipient_id": reminder.recipient_id,
-                        "run_id": self.run_id,
-                        "due_at": reminder.due_at.isoformat(),
-                        "reminder_id": reminder.log_id,
-                    },
+                record = make(type(batch))
+                record.__dict__.update(
+                    fields,
+                    task_id=reminder.task_id,
+                    recipient_id=reminder.recipient_id,
+                    due_at=reminder.due_at.isoformat(),
+                    reminder_id=reminder.log_id,
                 )
                 logger.handle(record)
 

@@ -7,6 +7,7 @@ from functools import cache
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from reminders_app.conf import settings, task_model_name
@@ -184,6 +185,10 @@ class ReminderLog(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=200, blank=True, default="")
+    # The Message-ID of the mail that carried it, where it was one of a digest's
+    # (every row of a digest records the same); empty otherwise (a reminder's own mail
+    # has an id made from the row's: <reminder-ID@domain>).
+    message_id = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = ReminderLogQuerySet.as_manager()
@@ -253,7 +258,33 @@ class ReminderPreference(models.Model):
     email_enabled = models.BooleanField(
         default=True, help_text="Off: reminders are recorded as suppressed and not mailed."
     )
+    digest = models.BooleanField(
+        default=False,
+        help_text="On: one mail per run listing every reminder it settles for this person. "
+        "Off: one mail per reminder.",
+    )
+    # Local times in the person's zone; a span may cross midnight (22:00-07:00).
+    quiet_start = models.TimeField(
+        null=True, blank=True, help_text="No mail from this time of day (in their zone)."
+    )
+    quiet_end = models.TimeField(
+        null=True, blank=True, help_text="Until this time of day. Both empty: no quiet hours."
+    )
+    # One of LANGUAGES (checked by the admin's form, not by choices: a host's LANGUAGES
+    # would otherwise make a migration of its own); empty: LANGUAGE_CODE.
+    language = models.CharField(
+        max_length=15, blank=True, default="", help_text="Empty: the site's language."
+    )
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quiet_start__isnull=True, quiet_end__isnull=True)
+                | Q(quiet_start__isnull=False, quiet_end__isnull=False),
+                name="reminderpreference_quiet_hours_both_or_neither",
+            )
+        ]
 
     def __str__(self):
         """What it says, as the user's page heads it: "Europe/Paris, mail on"."""
@@ -282,3 +313,33 @@ class ReminderPreference(models.Model):
             return user.reminder_preference
         except cls.DoesNotExist:
             return cls(user=user)
+
+
+class Suppression(models.Model):
+    """An address not to mail: checked before every send, so a reminder to it is
+    settled `suppressed` with the reason, not mailed. Fed by the provider's bounce and
+    complaint webhooks (django-anymail's tracking signal), the relay's "no such user"
+    refusals (5.1.x) and staff; deleting one lets mail to the address go again."""
+
+    class Reason(models.TextChoices):
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained (marked as spam)"
+        REJECTED = "rejected", "Rejected by the provider"
+        MANUAL = "manual", "Added by staff"
+
+    # Stored as given; unique whatever its case, as mail providers treat addresses.
+    address = models.EmailField(max_length=254)
+    reason = models.CharField(max_length=20, choices=Reason)
+    # What reported it: "anymail:<provider>", "relay", "staff" (never a person's name).
+    source = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Also the index of the check before every send (address__iexact).
+            models.UniqueConstraint(Lower("address"), name="suppression_address_unique"),
+        ]
+
+    def __str__(self):
+        return f"Suppression {self.pk}"

@@ -12,9 +12,11 @@ condition, any lookups REMINDER_TASK_OPEN names, the join to its owners), so the
 model's own definitions reach the SQL unchanged; the rest names only columns read
 from the models' metadata, and every value is a named parameter. A due time is read
 by a range on the task's due column, in the order of its (due date, id) index. A
-date-only due date is read by the range of days the window can reach, then joined to
-the instants the run decided for each recipient's zone (roles.due_instants): no
-function of the column in the WHERE.
+date-only due date is joined to the instants the run decided for each recipient's
+zone (roles.due_instants): no function of the column in the WHERE. On PostgreSQL
+each (day, instant) still ahead of the keyset is read in turn, its tasks in the
+order of the (due date, id) index from the keyset on, so that a batch reads about
+its own rows; elsewhere the range of days the window can reach is read whole.
 """
 
 import json
@@ -41,7 +43,7 @@ def due_reminders(
     dry runs, slices and /metrics share."""
     roles = task_roles()
     start = plan.start if after is None else after.due_at
-    rows, params = _reminder_rows(roles, plan, start=start)
+    params = {}
     log, col = quoted_columns(ReminderLog)
     same = (
         f"{log}.{col['task_id']} = c.id AND {log}.{col['recipient_id']} = c.recipient "
@@ -79,40 +81,100 @@ def due_reminders(
             "after_task": after.task_id,
             "after_recipient": after.recipient_id,
         }
+    if limit is not None:
+        params["limit"] = limit
+    if roles.date_only and connection.vendor == "postgresql":
+        return _by_instant(
+            roles,
+            plan,
+            start=start,
+            where=where,
+            after=after,
+            ordered=ordered,
+            limit=limit,
+            params=params,
+        )
+    rows, row_params = _reminder_rows(roles, plan, start=start)
+    params |= row_params
     sql = f"SELECT {COLUMNS} FROM ({rows}) c WHERE {' AND '.join(where)}"  # noqa: S608
     if ordered:
         sql += " ORDER BY c.due_at, c.id" + (", c.recipient" if roles.many_owners else "")
     if limit is not None:
         sql += " LIMIT %(limit)s"
-        params["limit"] = limit
+    return sql, params
+
+
+def _by_instant(roles, plan, *, start, where, after, ordered, limit, params) -> tuple[str, dict]:
+    """PostgreSQL, a date-only task model: the (day, instant) pairs the window holds
+    from `start` on, in instant order, each joined laterally to that day's open
+    tasks whose recipient's zone falls due at that instant, read in (id, recipient)
+    order by the (due date, id) index from the keyset on, at most `limit` of them.
+    The pairs are only read as far as the batch needs them (an incremental sort by
+    instant), so a batch reads about its own rows; reading every day the window can
+    reach and sorting it, each batch cost as much as the whole window. A run that
+    finds nothing due still reads each pair's day whole."""
+    pairs = {}
+    for zone, day, at in plan.due_instants:
+        if start <= at <= plan.end:
+            pairs.setdefault((day, at), []).append(zone)
+    days = [day for day, _ in pairs] or [start.date()]  # none: the query finds nothing
+    first, last = min(days), max(days)
+    tasks, task_params = _task_rows(roles, first, last)
+    preference, col = quoted_columns(ReminderPreference)
+    recipient = _recipient(roles)
+    params |= task_params | {
+        "pairs": json.dumps(
+            [[day.isoformat(), at.isoformat(), zones] for (day, at), zones in sorted(pairs.items())]
+        ),
+        "pair_count": len(pairs),
+    }
+    if after is not None:
+        # The keyset's own instant starts at its task, the later ones at the table's
+        # first: a bound the index takes either way.
+        table, task_col = quoted_columns(roles.model)
+        pk = task_col[roles.model._meta.pk.attname]
+        where = [
+            *where,
+            "c.id >= CASE WHEN c.due_at = %(after_due)s THEN %(after_task)s "  # noqa: S608
+            f"ELSE (SELECT MIN({pk}) FROM {table}) END",
+        ]
+    inner = (
+        f"SELECT {COLUMNS} FROM ("  # noqa: S608
+        f"SELECT t.reminders_task AS id, {recipient} AS recipient, z.due_at AS due_at "
+        f"FROM ({tasks}) t LEFT JOIN {preference} p ON p.{col['user_id']} = {recipient} "
+        f"WHERE t.reminders_due = z.day AND COALESCE(p.{col['time_zone']}, '') = ANY(z.zones)"
+        f") c WHERE {' AND '.join(where)}"
+    )
+    if ordered:
+        inner += " ORDER BY c.id, c.recipient"
+    if limit is not None:
+        # Not a constant: the planner then plans for a tenth of the rows, by the
+        # (due date, id) index, instead of reading and sorting the whole day, which
+        # it would do for a constant above its estimate of one day's tasks (the
+        # days a window holds have many more than the average it assumes).
+        inner += " LIMIT (SELECT %(limit)s)"
+    sql = (
+        f"SELECT {COLUMNS} FROM ("  # noqa: S608
+        "SELECT (e->>0)::date AS day, (e->>1)::timestamptz AS due_at, "
+        "ARRAY(SELECT jsonb_array_elements_text(e->2)) AS zones "
+        "FROM jsonb_array_elements(%(pairs)s::jsonb) AS e ORDER BY 2 "
+        # Tells the planner how many there are (it assumes 100 rows of a function).
+        "LIMIT %(pair_count)s"
+        f") z CROSS JOIN LATERAL ({inner}) c"
+    )
+    if ordered:
+        sql += " ORDER BY z.due_at, c.id, c.recipient"
+    if limit is not None:
+        sql += " LIMIT %(limit)s"
     return sql, params
 
 
 def _reminder_rows(roles: TaskRoles, plan: RunPlan, *, start: datetime) -> tuple[str, dict]:
     """(id, recipient, due_at) of every open task whose due date can fall in [start,
     plan.end], one row per person it names (null: nobody)."""
-    due = roles.due.name
     first, last = due_days(start, plan.end) if roles.date_only else (start, plan.end)
-    columns = {
-        "reminders_task": F("pk"),
-        "reminders_due": F(due),
-        # A many-to-many owner joins through its table: one row per owner, and one
-        # with null for a task that names nobody (a left join).
-        "reminders_owner": F(roles.owner.name),
-    }
-    if roles.fallback is not None:
-        columns["reminders_fallback"] = F(roles.fallback.name)
-    tasks = (
-        roles.open_tasks()
-        .filter(**{f"{due}__gte": first, f"{due}__lte": last})
-        .annotate(**columns)
-        .values_list(*columns)
-        .order_by()
-    )
-    sql, params = named(*tasks.query.sql_with_params(), prefix="task")
-    recipient = "t.reminders_owner"
-    if roles.fallback is not None:
-        recipient = "COALESCE(t.reminders_owner, t.reminders_fallback)"
+    sql, params = _task_rows(roles, first, last)
+    recipient = _recipient(roles)
     if not roles.date_only:
         return (
             f"SELECT t.reminders_task AS id, {recipient} AS recipient, "  # noqa: S608
@@ -131,6 +193,38 @@ def _reminder_rows(roles: TaskRoles, plan: RunPlan, *, start: datetime) -> tuple
         f"ON z.zone = COALESCE(p.{col['time_zone']}, '') AND z.day = t.reminders_due",
         params,
     )
+
+
+def _task_rows(roles: TaskRoles, first, last) -> tuple[str, dict]:
+    """The ORM's query of the open tasks due between `first` and `last` (both
+    included), as rows (reminders_task, reminders_due,
+    reminders_owner[, reminders_fallback]): one per person the task names, and one
+    with a null owner for a task that names nobody (a left join)."""
+    due = roles.due.name
+    columns = {
+        "reminders_task": F("pk"),
+        "reminders_due": F(due),
+        # A many-to-many owner joins through its table: one row per owner, and one
+        # with null for a task that names nobody (a left join).
+        "reminders_owner": F(roles.owner.name),
+    }
+    if roles.fallback is not None:
+        columns["reminders_fallback"] = F(roles.fallback.name)
+    tasks = (
+        roles.open_tasks()
+        .filter(**{f"{due}__gte": first, f"{due}__lte": last})
+        .annotate(**columns)
+        .values_list(*columns)
+        .order_by()
+    )
+    return named(*tasks.query.sql_with_params(), prefix="task")
+
+
+def _recipient(roles: TaskRoles) -> str:
+    """The person a row of _task_rows() reminds: its owner, else its fallback owner."""
+    if roles.fallback is not None:
+        return "COALESCE(t.reminders_owner, t.reminders_fallback)"
+    return "t.reminders_owner"
 
 
 def _instants_table() -> str:

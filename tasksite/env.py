@@ -4,6 +4,7 @@ Each reader raises ImproperlyConfigured naming the variable when its value canno
 be used, so a bad deploy stops at start-up instead of misbehaving later.
 """
 
+import importlib.util
 import os
 import re
 import sys
@@ -153,3 +154,19 @@ def env_dotted_paths(name: str) -> tuple[str, ...]:
                 f"myapp.tasks.cleanup, not {path[:60]!r}"
             )
     return paths
+
+
+def env_class_path(name: str, default: str) -> str:
+    """A dotted path to a class in a module that can be found, such as an email
+    backend (the class itself is looked up when it is first used)."""
+    raw = os.environ.get(name, "").strip() or default
+    module = raw.rpartition(".")[0]
+    try:
+        found = _DOTTED_PATH.fullmatch(raw) and importlib.util.find_spec(module)
+    except ImportError:  # a parent package is missing
+        found = None
+    if not found:
+        raise ImproperlyConfigured(
+            f"{name} must be the dotted path of a class in an installed module, not {raw[:80]!r}"
+        )
+    return raw

@@ -9,6 +9,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from tests.hosting import build_wheel, install_wheel, maintain, server_url
 from tests.processes import PROJECT
 
 # A fixed clock for the job: tests pass it as `now` (or `--now`).
@@ -31,7 +32,8 @@ def _postgres_required_when_asked(request):
 
 
 def pytest_sessionstart(session):
-    """On CI's PostgreSQL pass, a misread DATABASE_URL must fail, not quietly run SQLite."""
+    """On CI's PostgreSQL passes, a misread DATABASE_URL must fail, not quietly run
+    SQLite; on its psycopg2 pass, so must a psycopg 3 that was not hidden."""
     import os
 
     if os.environ.get("REQUIRE_POSTGRES") == "1":
@@ -40,6 +42,13 @@ def pytest_sessionstart(session):
         engine = settings.DATABASES["default"]["ENGINE"]
         if engine != "django.db.backends.postgresql":
             raise pytest.UsageError(f"REQUIRE_POSTGRES=1 but the database engine is {engine}")
+    if os.environ.get("REQUIRE_PSYCOPG2") == "1":  # `make test-psycopg2`
+        from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+        if is_psycopg3:
+            raise pytest.UsageError(
+                "REQUIRE_PSYCOPG2=1 but Django's PostgreSQL backend is on psycopg 3"
+            )
 
 
 @pytest.fixture
@@ -124,3 +133,33 @@ def clusters(tmp_path):
     clusters = Clusters(tmp_path)
     yield clusters
     clusters.stop()
+
+
+# --- host projects (tests/hosting.py) ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """reminders_app's wheel, built from a copy of the checkout."""
+    return build_wheel(tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("checkout"))
+
+
+@pytest.fixture(scope="session")
+def installed(wheel, tmp_path_factory) -> Path:
+    """The wheel installed into a folder of its own, as a host's pip would."""
+    return install_wheel(wheel, tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture
+def host_db(tmp_path):
+    """A database of the host's own: beside the test database on PostgreSQL, a file
+    on SQLite."""
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        yield f"sqlite:///{tmp_path / 'host.sqlite3'}"
+        return
+    name = f"{connection.settings_dict['NAME']}_host"
+    maintain(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    yield f"{server_url()}/{name}"
+    maintain(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

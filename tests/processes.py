@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-import psycopg
 from django.db import connection
 
 from reminders_app.models import ReminderLog
@@ -120,9 +119,15 @@ def claims_held():
     release. The lock is held on a connection of its own, so the test's own writes
     commit as usual. PostgreSQL only."""
     table = connection.ops.quote_name(ReminderLog._meta.db_table)
-    with psycopg.connect(database_url()) as holder:  # commits, and unlocks, on exit
-        holder.execute(f"LOCK TABLE {table} IN SHARE MODE")
+    # The driver Django runs on (psycopg 3 or psycopg2, `make test-psycopg2`).
+    holder = connection.Database.connect(database_url())
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
         yield
+        holder.commit()  # unlocks
+    finally:
+        holder.close()
 
 
 # Each cluster starts with Q_CLUSTER_GUARD_CYCLE=30, so django-q2 calls its scheduler

@@ -13,6 +13,10 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from django.core.mail.backends.smtp import EmailBackend
+
+from reminders_app import mailer
+from reminders_app.mailer import SMTP_BACKEND, mail_settings
 
 
 def free_port() -> int:
@@ -21,20 +25,50 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def send_mail_to(settings, port: int, **options) -> None:
+    """Point Django's mail at 127.0.0.1:`port` through pytest-django's `settings`, with
+    the SMTP backend's other options (timeout, username, password), in the form the
+    running Django reads (MAILERS or EMAIL_*)."""
+    for name, value in mail_settings(SMTP_BACKEND, host="127.0.0.1", port=port, **options).items():
+        setattr(settings, name, value)
+
+
+class Wire:
+    """An SMTP connection that keeps what the backend would have sent."""
+
+    def __init__(self):
+        self.sent = []
+
+    def sendmail(self, from_addr, to_addrs, msg):
+        self.sent.append((from_addr, to_addrs, msg))
+
+
+def as_sent(message) -> tuple[str, list[str], bytes]:
+    """What Django's SMTP backend, made as EmailChannel makes it (reminders_app.mailer),
+    hands smtplib for `message`: sender, recipients and the message's bytes. The mail
+    settings must name the SMTP backend; nothing connects."""
+    backend = mailer.connection()
+    assert isinstance(backend, EmailBackend), backend
+    backend.connection = wire = Wire()
+    backend.send_messages([message])
+    (sent,) = wire.sent
+    return sent
+
+
 class _Server:
     port: int
 
-    def settings(self) -> dict[str, object]:
-        """Django settings that send to this server."""
-        return {
-            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "EMAIL_HOST": "127.0.0.1",
-            "EMAIL_PORT": self.port,
-        }
+    def use(self, settings, **options) -> None:
+        """Send this process's mail to this server (send_mail_to)."""
+        send_mail_to(settings, self.port, **options)
 
     def env(self) -> dict[str, str]:
-        """The same, as environment variables for a child process."""
-        return {key: str(value) for key, value in self.settings().items()}
+        """Environment variables that send a child process's mail to this server."""
+        return {
+            "EMAIL_BACKEND": SMTP_BACKEND,
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(self.port),
+        }
 
 
 class Relay(_Server):

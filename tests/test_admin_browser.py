@@ -261,7 +261,7 @@ def test_the_demo_staff_user_finds_preferences_tasks_by_id_and_failures_for_good
 ):
     from django.core.management import call_command
 
-    from reminders_app.management.commands.seed_demo import DEMO_PASSWORD, NO_ADDRESS
+    from tasksite.demo.management.commands.seed_demo import DEMO_PASSWORD, NO_ADDRESS
 
     settings.DEBUG = True  # seed_demo is for development only
     call_command("seed_demo", stdout=open(os.devnull, "w"))

@@ -33,12 +33,10 @@ def email(settings):
     """Send through EmailChannel to whichever server the test points at."""
     settings.REMINDER_CHANNEL = "reminders_app.channels.EmailChannel"
     settings.REMINDER_DELIVERY_CONCURRENCY = 4
-    settings.EMAIL_TIMEOUT = 2
     settings.DEFAULT_FROM_EMAIL = "Task reminders <reminders@example.com>"
 
-    def to(server):
-        for name, value in server.settings().items():
-            setattr(settings, name, value)
+    def to(server, **options):
+        server.use(settings, **{"timeout": 2, **options})
 
     return to
 
@@ -196,8 +194,7 @@ def test_a_relay_that_stops_mid_run_loses_nothing(now, email, settings):
 
 def test_a_hung_relay_ends_the_run_after_a_few_timeouts(now, email, settings):
     hung = Silent()
-    email(hung)
-    settings.EMAIL_TIMEOUT = 1
+    email(hung, timeout=1)
     TaskFactory.create_batch(50, due_at=now + H)
     try:
         summary = process_reminders(now=now)
@@ -219,8 +216,7 @@ def test_refused_credentials_are_an_outage_and_the_password_is_never_shown(
     now, email, settings, caplog
 ):
     relay = Relay().start(refuse_logins=True)
-    email(relay)
-    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "reminders", "hunter2-secret"
+    email(relay, username="reminders", password="hunter2-secret")
     TaskFactory.create_batch(5, due_at=now + H)
     try:
         summary = process_reminders(now=now)

@@ -9,64 +9,16 @@ wheel installed."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
 from datetime import UTC, datetime
-from pathlib import Path
 
-import psycopg
-import pytest
-from django.db import connection
-
+from tests.hosting import Host
 from tests.processes import PROJECT
 
 HOST = PROJECT / "tests" / "hostproject"
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-# What a checkout holds besides its sources.
-NOT_SOURCES = [".git", ".venv", "build", "*.egg-info", "__pycache__", "*.sqlite3", ".*cache"]
-NOT_SOURCES += ["test-artifacts", "staticfiles", ".hypothesis"]
-
-
-@pytest.fixture(scope="session")
-def wheel(tmp_path_factory) -> Path:
-    """`pip wheel --no-deps .` in a copy of the checkout (setuptools leaves build/ and
-    egg-info behind, which a later build would pick up): reminders_app's wheel."""
-    out = tmp_path_factory.mktemp("wheel")
-    tree = tmp_path_factory.mktemp("checkout") / "project"
-    shutil.copytree(PROJECT, tree, ignore=shutil.ignore_patterns(*NOT_SOURCES))
-    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-    subprocess.run(
-        [*pip, "-w", str(out), "."],
-        check=True,
-        cwd=tree,
-        env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"),
-    )
-    (built,) = out.glob("*.whl")
-    return built
-
-
-@pytest.fixture(scope="session")
-def installed(wheel, tmp_path_factory):
-    """The wheel installed into a directory of its own, as a host's pip would."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "-q",
-            "--target",
-            str(target),
-            str(wheel),
-        ],
-        check=True,
-        env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"),
-    )
-    return target
 
 
 def test_the_wheel_holds_reminders_app_alone_with_migrations_and_templates(wheel):
@@ -82,48 +34,31 @@ def test_the_wheel_holds_reminders_app_alone_with_migrations_and_templates(wheel
         "reminders_app/management/commands/send_reminders.py",
     ]:
         assert needed in names
+    # The demo is this project's own (tasksite), with its public password.
+    assert not [name for name in names if "demo" in name]
     metadata = zipfile.Path(wheel, next(n for n in names if n.endswith("METADATA"))).read_text()
     assert "Requires-Dist: Django" in metadata
     assert "Requires-Dist: django-q2" in metadata
     assert 'Requires-Dist: psycopg[binary]>=3.1; extra == "postgres"' in metadata
 
 
-@pytest.fixture
-def host_db(tmp_path):
-    """A database of the host's own: beside the test database on PostgreSQL, a file
-    on SQLite."""
-    if connection.vendor == "sqlite":
-        yield f"sqlite:///{tmp_path / 'host.sqlite3'}"
-        return
-    db = connection.settings_dict
-    user, address = db.get("USER") or "postgres", db.get("HOST") or "127.0.0.1"
-    server = f"postgres://{user}@{address}:{db.get('PORT') or 5432}"
-    name = f"{db['NAME']}_host"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"{server}/{name}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def test_the_wheel_installs_beside_the_django_it_is_tested_on(wheel):
+    """pip, offline, takes the wheel with what this environment has (Django 5.2 here,
+    6.1 in make test-django6's root): its requirements admit both."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Would install django-task-reminders-1.0.0" in result.stdout
 
 
 def host(installed, database_url, *args, code: str | None = None):
-    """Run `django-admin ARGS` (or `shell -c CODE`) in the host project; only the
-    wheel's reminders_app is importable (the checkout is not on the path)."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "REMINDER_", "Q_CLUSTER", "PYTHON"))
-    }
-    env |= {
-        "PYTHONPATH": os.pathsep.join([str(installed), str(HOST)]),
-        "DJANGO_SETTINGS_MODULE": "hostsite.settings",
-        "DATABASE_URL": database_url,
-    }
-    command = [sys.executable, "-m", "django", *args]
-    if code is not None:
-        command += ["shell", "--no-imports", "-c", code]
-    return subprocess.run(command, cwd=installed, env=env, capture_output=True, text=True)
+    """Run `django-admin ARGS` (or `shell -c CODE`) in the host project."""
+    return Host(HOST, "hostsite.settings", installed, database_url).run(*args, code=code)
 
 
 SEED = f"""
@@ -209,26 +144,10 @@ def test_a_host_project_reminds_its_own_items_through_its_own_channel(installed,
 
 
 def test_a_host_with_a_wrong_mapping_is_told_in_one_line(installed, host_db, tmp_path):
-    settings = tmp_path / "badsite"
-    settings.mkdir()
-    (settings / "__init__.py").write_text("")
-    (settings / "settings.py").write_text(
-        "from hostsite.settings import *\n"
-        "REMINDER_TASK_FIELDS = {**REMINDER_TASK_FIELDS, 'due_at': 'due_date'}\n"
+    bad = Host(HOST, "hostsite.settings", installed, host_db).variant(
+        tmp_path, "REMINDER_TASK_FIELDS = {**REMINDER_TASK_FIELDS, 'due_at': 'due_date'}\n"
     )
-    env_path = os.pathsep.join([str(installed), str(HOST), str(tmp_path)])
-    result = subprocess.run(
-        [sys.executable, "-m", "django", "check"],
-        cwd=tmp_path,
-        env=dict(
-            os.environ,
-            PYTHONPATH=env_path,
-            DJANGO_SETTINGS_MODULE="badsite.settings",
-            DATABASE_URL=host_db,
-        ),
-        capture_output=True,
-        text=True,
-    )
+    result = bad.run("check")
     assert result.returncode == 1
     assert (
         "reminders_app.E003) REMINDER_TASK_FIELDS: todo.Item has no field 'due_date' "

@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.mail import EmailMultiAlternatives
-from django.core.mail.backends.smtp import EmailBackend
 
 from reminders_app.channels import Reminder
 from reminders_app.channels.message import ReminderMail
 from reminders_app.models import ReminderPreference
 from tests.factories import TaskFactory, UserFactory
+from tests.smtp import as_sent, free_port, send_mail_to
 
 pytestmark = pytest.mark.django_db
 
@@ -29,22 +29,10 @@ TITLES = [
 ]
 
 
-class Wire:
-    """An SMTP connection that keeps what the backend would have sent."""
-
-    def __init__(self):
-        self.sent = []
-
-    def sendmail(self, from_addr, to_addrs, msg):
-        self.sent.append((from_addr, to_addrs, msg))
-
-
 def on_the_wire(message) -> tuple:
-    """What Django's SMTP backend hands smtplib for `message`, boundary and Date fixed."""
-    backend = EmailBackend()
-    backend.connection = wire = Wire()
-    backend.send_messages([message])
-    ((from_addr, to_addrs, data),) = wire.sent
+    """What Django's SMTP backend hands smtplib for `message` (tests.smtp.as_sent),
+    boundary and Date fixed."""
+    from_addr, to_addrs, data = as_sent(message)
     boundary = re.search(rb'boundary="([^"]+)"', data).group(1)
     data = re.sub(rb"^Date: .*\r\n", b"", data.replace(boundary, b"BOUNDARY"), flags=re.M)
     return from_addr, to_addrs, data
@@ -65,6 +53,7 @@ def as_django_builds_it(message) -> EmailMultiAlternatives:
 
 @pytest.fixture
 def batch(now, settings):
+    send_mail_to(settings, free_port())  # nothing is sent: on_the_wire() keeps it
     settings.SITE_URL = "https://reminders.example.org"
     settings.REMINDER_TASK_URL = "https://app.example.org/tasks/{task_id}/"
     settings.DEFAULT_FROM_EMAIL = "Task reminders <reminders@example.com>"

@@ -221,8 +221,7 @@ def test_a_part_that_never_starts_has_its_slice_shared_by_the_others(
     relay = Relay(delay=0.1).start()
     settings.REMINDER_CHANNEL = EMAIL
     settings.REMINDER_DELIVERY_CONCURRENCY = CONCURRENCY
-    for name, value in relay.settings().items():
-        setattr(settings, name, value)
+    relay.use(settings)
     monkeypatch.setattr(jobs, "PROCESS_START_GRACE", 3)
     task_ids = create_due_tasks(960, first_due=now + timedelta(hours=1))
     started, lost = [], []

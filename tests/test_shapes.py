@@ -201,8 +201,7 @@ def test_a_chore_that_names_nobody_is_counted_and_every_other_reminder_goes_out(
     relay = Relay().start()
     settings.REMINDER_CHANNEL = "reminders_app.channels.EmailChannel"
     settings.METRICS_TOKEN = "t"
-    for name, value in relay.settings().items():
-        setattr(settings, name, value)
+    relay.use(settings)
     try:
         with override_settings(**CHORES):
             dry = process_reminders(now=now, dry_run=True)

@@ -14,7 +14,7 @@ from reminders_app.jobs import process_reminders
 from reminders_app.models import ReminderLog, ReminderRun
 from tests.factories import TaskFactory
 from tests.processes import claims_held, run_manage, start_manage, wait_for
-from tests.smtp import free_port
+from tests.smtp import free_port, send_mail_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,8 +110,7 @@ def test_a_failed_run_after_the_last_success_is_shown_and_unhealthy(healthy, hou
 
 def test_unhealthy_at_once_when_the_last_run_failed_on_an_outage(healthy, settings):
     settings.REMINDER_CHANNEL = "reminders_app.channels.EmailChannel"
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody there
+    send_mail_to(settings, free_port())  # nobody there
     TaskFactory(due_at=timezone.now() + 2 * H)
     process_reminders()
 

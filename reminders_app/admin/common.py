@@ -26,6 +26,13 @@ class ReadOnlyPermissions:
         return False
 
 
+def located(action_location) -> dict:
+    """The keyword a get_actions() override passes on to Django's: Django 6.1 asks
+    for the actions of the change list or of the change form (action_location);
+    5.2 has only the change list's and no such argument."""
+    return {} if action_location is None else {"action_location": action_location}
+
+
 def active_filters(cl) -> list[str]:
     """What narrows a changelist, as "title: choice" phrases: the sidebar's filters,
     the date drill-down, a run's reminders and the search."""

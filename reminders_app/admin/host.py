@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import OuterRef, Subquery
 
-from reminders_app.admin.common import ReadOnlyPermissions, RecipientColumn, run_link
+from reminders_app.admin.common import ReadOnlyPermissions, RecipientColumn, located, run_link
 from reminders_app.admin.erasure import ERASE_ACTION, erase_personal_data
 from reminders_app.admin.preferences import ReminderPreferenceInline
 from reminders_app.conf import task_model
@@ -81,11 +81,12 @@ class UserReminders:
     def get_inlines(self, request, obj):
         return [*super().get_inlines(request, obj), ReminderPreferenceInline]
 
-    def get_actions(self, request):
-        """The host's actions, and "Erase personal data" for superusers."""
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=None):
+        """The host's actions, and "Erase personal data" for superusers (in the list)."""
+        actions = super().get_actions(request, **located(action_location))
         if request.user.is_superuser and IS_POPUP_VAR not in request.GET:
-            actions[ERASE_ACTION] = self.get_action(erase_personal_data)
+            if action := self.get_action(erase_personal_data, **located(action_location)):
+                actions[ERASE_ACTION] = action
         return actions
 
 

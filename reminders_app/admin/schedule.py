@@ -10,6 +10,7 @@ from django_q.admin import ScheduleAdmin as DjangoQScheduleAdmin
 from django_q.admin import TaskAdmin as DjangoQTaskAdmin
 from django_q.models import Failure, Schedule, Success
 
+from reminders_app.admin.common import located
 from reminders_app.allowed import (
     JOB_ONLY_MESSAGE,
     guard_on,
@@ -98,8 +99,8 @@ class SuperusersResubmit:
     stored tasks; it queues the stored function with its stored arguments again, so
     only superusers get it."""
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=None):
+        actions = super().get_actions(request, **located(action_location))
         if not request.user.is_superuser:
             actions.pop("resubmit_task", None)
         return actions

@@ -4,17 +4,17 @@ import smtplib
 import threading
 from datetime import datetime
 
-from django.core.exceptions import ImproperlyConfigured
-from django.core.mail import BadHeaderError, EmailMessage, EmailMultiAlternatives, get_connection
-from django.utils.module_loading import import_string
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 
+from reminders_app import mailer
 from reminders_app.channels.base import Channel, DeliveryError, RelayUnavailable, Reminder
 from reminders_app.channels.message import ReminderMail
 from reminders_app.conf import settings
 
 
 class EmailChannel(Channel):
-    """Mails the recipient through Django's configured email backend.
+    """Mails the recipient through Django's default mailer (reminders_app.mailer:
+    MAILERS' "default" on Django 6.1 where set, else the EMAIL_* settings).
 
     REMINDER_DELIVERY_CONCURRENCY threads each open one connection to the relay and
     send many messages on it, reopening it when it drops (django-post-office's way).
@@ -25,12 +25,7 @@ class EmailChannel(Channel):
     """
 
     def __init__(self):
-        try:
-            import_string(settings.EMAIL_BACKEND)
-        except ImportError:
-            raise ImproperlyConfigured(
-                f"EMAIL_BACKEND {settings.EMAIL_BACKEND!r} cannot be imported"
-            ) from None
+        mailer.connection()  # a backend that cannot be loaded fails here (check E001), once
         self.concurrency = settings.REMINDER_DELIVERY_CONCURRENCY
         self._local = threading.local()
         self._connections = []
@@ -69,7 +64,7 @@ class EmailChannel(Channel):
         if connection is not None and getattr(connection, "connection", True) is not None:
             return connection, True
         if connection is None:
-            connection = self._local.connection = get_connection(fail_silently=False)
+            connection = self._local.connection = mailer.connection()
             with self._lock:
                 self._connections.append(connection)
         try:
@@ -93,7 +88,7 @@ class EmailChannel(Channel):
             raise DeliveryError(f"smtp {exc.smtp_code}", permanent=exc.smtp_code >= 500) from None
         except smtplib.SMTPServerDisconnected:
             raise  # deliver() decides: it is an OSError, but not one to close on here
-        except (BadHeaderError, ValueError, UnicodeError):  # a header or address refused
+        except (ValueError, UnicodeError):  # a header or address refused (BadHeaderError too)
             raise DeliveryError("bad header or address", permanent=True) from None
         except OSError as exc:  # a timeout or a reset mid-conversation
             connection.close()

@@ -6,12 +6,15 @@ unsubscribe link (RFC 8058).
 
 Building is the delivery threads' work in Python, under the GIL, so it is cut to what
 changes from one mail to the next (docs/performance.md, "Email"): each recipient is
-read once a batch, and the MIME form is written by Django's own code, with only its
-two slow steps that repeat made cheap (ReminderMessage)."""
+read once a batch, and the MIME form is written by Django's own code, with only the
+slow steps that repeat made cheap (ReminderMessage), on Django 5.2 and 6.1 alike."""
 
+import email.policy
+import inspect
 import random
 import sys
 from datetime import datetime
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.policy import compat32
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
@@ -139,21 +142,29 @@ class ReminderMessage(EmailMultiAlternatives):
     """A reminder's mail: Django's EmailMultiAlternatives, whose MIME form (what the
     SMTP backend sends: message().as_bytes()) is written to the same bytes, faster.
 
-    Two steps of Django's serialisation repeat for every mail at about half its cost:
-    folding each header, though most are the same from one mail to the next (the
-    sender, the recipient's, the parts'), and choosing the multipart boundary, for which
-    the email package compiles a regular expression per mail to check that no part
-    contains it. Here each folded header is remembered (folding is a pure function of
-    the header and the policy), and the boundary is drawn in the email package's own
+    Three steps of the email package's serialisation repeat for every mail at most of
+    its cost: parsing each header into its structured form (Django 6.1's policies),
+    folding it, though most are the same from one mail to the next (the sender, the
+    recipient's, the parts'), and choosing the multipart boundary, for which the email
+    package compiles a regular expression per mail to check that no part contains it.
+    Here each header is parsed and folded once (both are pure functions of the name,
+    the value and the policy), and the boundary is drawn in the email package's own
     form before writing, checked against the parts with a plain search.
+
+    Django 5.2 writes with compat32 (its MIME classes), folding only; Django 6.1 with
+    the policy the backend asks for (email.policy.SMTP from the SMTP backend).
     """
 
-    def message(self):
-        message = super().message()
-        if message.policy is not compat32:  # not the MIME classes this was written for
-            return message
-        for part in message.walk():
-            part.policy = REMEMBERED_FOLDING
+    def message(self, **policy):
+        if POLICY_ARGUMENT:  # Django 6.1
+            policy = policy.get("policy", email.policy.default)
+            message = super().message(policy=remembering(policy))
+        else:
+            message = super().message()
+            if message.policy is not compat32:  # not the MIME classes this was written for
+                return message
+            for part in message.walk():
+                part.policy = REMEMBERED_FOLDING
         if message.is_multipart() and message.get_boundary() is None:
             texts = [self.body, *(content for content, _ in self.alternatives)]
             boundary = mime_boundary()
@@ -163,8 +174,13 @@ class ReminderMessage(EmailMultiAlternatives):
         return message
 
 
+# Django 6.1's EmailMessage.message(policy=...) builds an email.message.EmailMessage
+# with the policy given; 5.2's builds the compat32 MIME classes.
+POLICY_ARGUMENT = "policy" in inspect.signature(EmailMultiAlternatives.message).parameters
+
+
 class RememberedFolding(type(compat32)):
-    """compat32, the policy of Django's MIME classes, remembering the headers it folded."""
+    """compat32, the policy of Django 5.2's MIME classes, remembering the headers it folded."""
 
     def fold_binary(self, name, value):
         if not isinstance(value, str):
@@ -179,6 +195,58 @@ REMEMBERED_FOLDING = RememberedFolding()
 def folded_header(linesep, max_line_length, cte_type, name: str, value: str) -> bytes:
     policy = compat32.clone(linesep=linesep, max_line_length=max_line_length, cte_type=cte_type)
     return policy.fold_binary(name, value)
+
+
+class RememberedFold(BaseHeader):
+    """A header of Django 6.1's mail (the base of every header class the remembering
+    registry makes) that keeps its folded form for each form of folding: the email
+    package folds by the policy's line separator, line length and utf8 alone (and
+    gives each part of a multipart mail a policy object of its own)."""
+
+    def fold(self, *, policy):
+        folds = self.__dict__.setdefault("folds", {})
+        form = (policy.linesep, policy.max_line_length, policy.utf8)
+        if (folded := folds.get(form)) is None:
+            folded = folds[form] = super().fold(policy=policy)
+        return folded
+
+
+class RememberedHeaders(HeaderRegistry):
+    """The email package's header registry, answering a header it has seen before
+    (same name, same text) with the header it parsed then, folds remembered. Headers
+    are not changed once made: a message that sets one anew gets a new header."""
+
+    def __init__(self):
+        super().__init__(base_class=RememberedFold)
+        self.classes = {}
+
+    def __getitem__(self, name):
+        # The registry makes a new class per header; one per name does the same.
+        if (cls := self.classes.get(name.lower())) is None:
+            cls = self.classes[name.lower()] = super().__getitem__(name)
+        return cls
+
+    def __call__(self, name, value):
+        if type(value) is not str:  # a date, addresses: made each time
+            return super().__call__(name, value)
+        return self.parsed(name, value)
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one registry, kept for the process
+    def parsed(self, name: str, value: str):
+        return super().__call__(name, value)
+
+
+REMEMBERED_HEADERS = RememberedHeaders()
+
+
+@lru_cache(maxsize=16)
+def remembering(policy):
+    """`policy`, parsing and folding through the remembered headers when it is an
+    EmailPolicy (Django's default, the SMTP backend's): other policies have no header
+    registry."""
+    if not isinstance(policy, email.policy.EmailPolicy):
+        return policy
+    return policy.clone(header_factory=REMEMBERED_HEADERS)
 
 
 # The email package's boundaries: 15 "=", a random number of sys.maxsize's digits, "==".

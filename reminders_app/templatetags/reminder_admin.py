@@ -12,6 +12,7 @@ import calendar
 import datetime
 
 from django import template
+from django.contrib.admin.utils import get_fields_from_path
 from django.db.models import Max, Min
 from django.utils import formats, timezone
 from django.utils.text import capfirst
@@ -22,6 +23,8 @@ register = template.Library()
 @register.inclusion_tag("admin/date_hierarchy.html")
 def calendar_date_hierarchy(cl):
     field = cl.date_hierarchy
+    # Django 6.1's template labels the drill-down "Filter by <the field's name>".
+    label = {"field_name": get_fields_from_path(cl.model, field)[-1].verbose_name}
     keys = [f"{field}__{part}" for part in ("year", "month", "day")]
     year, month, day = (_number(cl.params.get(key)) for key in keys)
 
@@ -31,6 +34,7 @@ def calendar_date_hierarchy(cl):
     if day and month and year:
         date = datetime.date(year, month, day)
         return {
+            **label,
             "show": True,
             "back": {"link": link(year, month), "title": _title(date, "YEAR_MONTH_FORMAT")},
             "choices": [{"title": _title(date, "MONTH_DAY_FORMAT")}],
@@ -47,6 +51,7 @@ def calendar_date_hierarchy(cl):
         days = range(1, calendar.monthrange(year, month)[1] + 1)
         dates = [datetime.date(year, month, d) for d in days]
         return {
+            **label,
             "show": True,
             "back": {"link": link(year), "title": str(year)},
             "choices": [
@@ -58,6 +63,7 @@ def calendar_date_hierarchy(cl):
     if year:
         months = [datetime.date(year, m, 1) for m in range(1, 13)]
         return {
+            **label,
             "show": True,
             "back": {"link": link(), "title": "All dates"},
             "choices": [
@@ -67,6 +73,7 @@ def calendar_date_hierarchy(cl):
             ],
         }
     return {
+        **label,
         "show": True,
         "back": None,
         "choices": [{"link": link(y), "title": str(y)} for y in range(first.year, last.year + 1)],

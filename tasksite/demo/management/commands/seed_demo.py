@@ -1,6 +1,7 @@
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management.base import CommandError
@@ -9,11 +10,12 @@ from django.db.models import F
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from reminders_app.conf import settings, task_fields, task_model
 from reminders_app.jobs import process_reminders
+from reminders_app.mailer import mail_settings
 from reminders_app.management.base import EXIT_USAGE, ReminderCommand
 from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun
 from reminders_app.viewers import add_to_reminder_viewers
+from tasks_app.models import Task
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-reminders"  # printed in README.md; refused outside DEBUG
@@ -29,7 +31,7 @@ DEMO_TITLES = [
 ]
 
 
-# Owners besides the demo user, so the trail shows every outcome: one without an
+# Recipients besides the demo user, so the trail shows every outcome: one without an
 # address (a failed reminder) and one who turned reminder mail off (suppressed).
 NO_ADDRESS, OPTED_OUT = "demo-no-address", "demo-opted-out"
 # The past week as the hourly schedule would have left it: a run at each of the last
@@ -44,9 +46,9 @@ class Command(ReminderCommand):
     help = (
         "Load demo data: a staff user 'demo' in the Reminder viewers group who may also view "
         "users and their reminder preferences, tasks over the "
-        "next 48 hours and some overdue, two more owners (one without an address, one who "
-        "opted out of mail), and a past week of hourly runs of the email channel that leave "
-        "sent, failed and suppressed reminders, dated when they would have run. "
+        "next 48 hours and some overdue, two more recipients (one without an address, one "
+        "who opted out of mail), and a past week of hourly runs of the email channel that "
+        "leave sent, failed and suppressed reminders, dated when they would have run. "
         "Development only: refused when DJANGO_DEBUG is false."
     )
 
@@ -67,18 +69,14 @@ class Command(ReminderCommand):
                 user.save()
             add_to_reminder_viewers(user)
             grant_demo_views(user)
-            Task, role = task_model(), task_fields()
-            if Task._default_manager.filter(**{role.owner: user}).exists():
+            if Task.objects.filter(owner=user).exists():
                 self.stdout.write("demo data already loaded; nothing to add")
                 return
             ReminderPreference.objects.get_or_create(
                 user=user, defaults={"time_zone": "Europe/Paris"}
             )
-            tasks = [
-                Task(**{getattr(role, name): value for name, value in fields.items()})
-                for fields in self._upcoming(user, now) + self._history(now)
-            ]
-            Task._default_manager.bulk_create(tasks)
+            tasks = [Task(**fields) for fields in self._upcoming(user, now) + self._history(now)]
+            Task.objects.bulk_create(tasks)
         past = self._past_runs(now)
         self.stdout.write(
             f"loaded {len(tasks)} demo tasks and {past} past runs for staff user "
@@ -87,8 +85,8 @@ class Command(ReminderCommand):
 
     @staticmethod
     def _upcoming(user, now) -> list[dict]:
-        """24 tasks over the next 48 hours, by role: about half fall in the window;
-        some are completed, some undated."""
+        """24 tasks over the next 48 hours: about half fall in the window; some are
+        completed, some undated."""
         return [
             {
                 "owner": user,
@@ -139,11 +137,10 @@ class Command(ReminderCommand):
         have run: a week of hourly runs, sent, failed and suppressed reminders, as
         the schedule would have left them, and the admin's charts a week's."""
         slot = now.replace(minute=0, second=0, microsecond=0)
-        tasks, role = task_model()._default_manager, task_fields()
         # The job reminds open tasks only: those of the week are done once it is over.
-        week = tasks.filter(**{f"{role.due_at}__lt": slot, f"{role.completed_at}__isnull": False})
-        done = dict(week.values_list("pk", role.completed_at))
-        tasks.filter(pk__in=done).update(**{role.completed_at: None})
+        week = Task.objects.filter(due_at__lt=slot, completed_at__isnull=False)
+        done = dict(week.values_list("pk", "completed_at"))
+        Task.objects.filter(pk__in=done).update(completed_at=None)
         history = logging.getLogger("reminders_app")
         level = history.level
         history.setLevel(logging.WARNING)  # not two INFO lines for each of the week's runs
@@ -151,7 +148,7 @@ class Command(ReminderCommand):
             started = {}
             with override_settings(
                 REMINDER_CHANNEL="reminders_app.channels.EmailChannel",
-                EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+                **mail_settings("django.core.mail.backends.locmem.EmailBackend"),
                 REMINDER_DELIVERY_CONCURRENCY=1,
             ):
                 for hours in PAST_RUNS:
@@ -170,7 +167,7 @@ class Command(ReminderCommand):
             for run_id, at in started.items():
                 date_back(run_id, to=at)
             for pk, completed_at in done.items():
-                tasks.filter(pk=pk).update(**{role.completed_at: completed_at})
+                Task.objects.filter(pk=pk).update(completed_at=completed_at)
         return len(PAST_RUNS)
 
 
