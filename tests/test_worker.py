@@ -120,7 +120,7 @@ def test_sigterm_stops_a_running_job_and_the_next_cluster_finishes_it(clusters, 
     try:
         owner = UserFactory()
         due = timezone.now() + timedelta(hours=2)
-        TaskFactory.create_batch(120, owner=owner, due_at=due)
+        TaskFactory.create_batch(60, owner=owner, due_at=due)
         mail = {
             "REMINDER_CHANNEL": "reminders_app.channels.EmailChannel",
             "REMINDER_DELIVERY_CONCURRENCY": "2",
@@ -136,14 +136,14 @@ def test_sigterm_stops_a_running_job_and_the_next_cluster_finishes_it(clusters, 
         assert (status, took < STOP_WITHIN) == (0, True), clusters.output()
         (stopped,) = ReminderRun.objects.all()
         assert stopped.status == "interrupted"
-        assert 10 <= stopped.sent < 120
+        assert 10 <= stopped.sent < 60
         assert stopped.selected == stopped.sent + stopped.released
         (continuation,) = OrmQ.objects.all()
         assert continuation.func() == JOB_FUNC
 
         clusters.start(1, **mail)  # the restarted worker
         wait_for(
-            lambda: ReminderLog.objects.filter(status="sent").count() == 120,
+            lambda: ReminderLog.objects.filter(status="sent").count() == 60,
             what=f"the rest\n{clusters.output()}",
         )
         clusters.stop()
@@ -152,7 +152,7 @@ def test_sigterm_stops_a_running_job_and_the_next_cluster_finishes_it(clusters, 
 
     # Each reminder mailed once: the run stopped after the mail in flight.
     sent = ReminderLog.objects.values_list("pk", flat=True)
-    assert len(sent) == 120
+    assert len(sent) == 60
     assert Counter(relay.reminder_ids()) == dict.fromkeys(sent, 1)
     rest = ReminderRun.objects.exclude(pk=stopped.pk).get()
     assert (rest.trigger, rest.scheduled_for, rest.status) == ("schedule", slot, "succeeded")
