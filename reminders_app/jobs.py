@@ -21,7 +21,7 @@ from reminders_app.models import ReminderPreference, ReminderRun
 from reminders_app.plan import Keyset, RunPlan, aware
 from reminders_app.runs import Counts
 from reminders_app.schedule import PART_FUNC
-from reminders_app.selection import digest_people, due_now, slices
+from reminders_app.selection import count_without_recipient, digest_people, due_now, slices
 
 # An outside channel (email) claims this many reminders per delivery connection at
 # a time: enough to keep its pool busy, few enough that other processes working the
@@ -61,6 +61,10 @@ class RunSummary:
     # the run it goes with).
     due: list[tuple] | None = None
     held: list[tuple] | None = None
+    # Open tasks due in the window that name nobody to remind: no reminder is
+    # selected for them (so they are in no count above). None: not counted (a part,
+    # or a run read back from its record, which keeps no such column).
+    without_recipient: int | None = None
 
     def as_dict(self) -> dict:
         facts = {
@@ -87,6 +91,8 @@ class RunSummary:
             ]
         if self.status is not None:
             facts["status"] = self.status
+        if self.without_recipient is not None:
+            facts["without_recipient"] = self.without_recipient
         return facts
 
     def __getitem__(self, key: str):
@@ -137,6 +143,7 @@ def process_reminders(
         summary.due = list(due_now(plan))
         summary.held = held_now(plan)
         summary.counts.selected = len(summary.due)
+        summary.without_recipient = count_without_recipient(plan)
         return summary
 
     stop = stop or threading.Event()
@@ -154,7 +161,9 @@ def process_reminders(
     if workers == 1:
         run = runs.start_run(**facts)
         _log_start(run, plan)
-        return Work(plan, run=run, channel=channel, stop=stop).execute()
+        work = Work(plan, run=run, channel=channel, stop=stop)
+        work.without_recipient = count_without_recipient(plan)
+        return work.execute()
     subslices = slices(plan, workers * SUBSLICES_PER_PART)
     windows = [
         (subslices[first][0], subslices[first + SUBSLICES_PER_PART - 1][1])
@@ -184,6 +193,7 @@ def process_reminders(
         plan, run=part, channel=channel, stop=stop, slices=windows, subslices=subslices, own=0
     )
     work.grace = kwargs["grace"]
+    work.without_recipient = count_without_recipient(plan)  # the whole window's
     return work.execute()
 
 
@@ -278,6 +288,7 @@ class Work:
         # every part of a run does its share (Batches.digests); a slice taken over
         # walks its slice alone.
         self.digests = plan.digests
+        self.without_recipient = None  # see RunSummary; counted by the run's first part
 
     def walk_only(self, window: tuple[datetime, datetime]) -> RunSummary:
         """Walk `window` as this run's (a slice taken over) and record its end."""
@@ -316,10 +327,17 @@ class Work:
         finally:
             batches.close()  # the run's finish time covers writing its log lines
             summary.counts = (
-                _finish(run, status=status, error=error, claim_timeout=plan.claim_timeout)
+                _finish(
+                    run,
+                    status=status,
+                    error=error,
+                    claim_timeout=plan.claim_timeout,
+                    without_recipient=self.without_recipient,
+                )
                 or batches.counts
             )
             summary.status = status
+            summary.without_recipient = self.without_recipient
         return summary
 
     def _walk_slices(self, batches: "Batches") -> None:
@@ -569,7 +587,12 @@ def by_person(reminders: list[Reminder]) -> list[Digest]:
 
 
 def _finish(
-    run: ReminderRun, *, status: str, error: str, claim_timeout: timedelta
+    run: ReminderRun,
+    *,
+    status: str,
+    error: str,
+    claim_timeout: timedelta,
+    without_recipient: int | None = None,
 ) -> Counts | None:
     """Record the run's end; return its counts as recorded (None if it could not be).
 
@@ -602,6 +625,7 @@ def _finish(
             "run_id": str(run.pk),
             "status": status,
             **Counts.of(run).as_dict(),
+            **({} if without_recipient is None else {"without_recipient": without_recipient}),
             "duration_ms": round(run.duration.total_seconds() * 1000, 1),
         },
     )

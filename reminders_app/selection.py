@@ -393,6 +393,19 @@ def count_due(plan: RunPlan) -> int:
     return count
 
 
+def count_without_recipient(plan: RunPlan) -> int:
+    """Open tasks due in the window that name nobody to remind (no owner, and no
+    fallback owner): no reminder is selected for them; a run reports how many."""
+    rows, params = _reminder_rows(task_roles(), plan, start=plan.start)
+    params |= {"start": db_datetime(plan.start), "end": db_datetime(plan.end)}
+    sql = (
+        f"SELECT count(*) FROM ({rows}) c WHERE c.recipient IS NULL "  # noqa: S608
+        "AND c.due_at >= %(start)s AND c.due_at <= %(end)s"
+    )
+    ((count,),) = fetch(sql, params)
+    return count
+
+
 # The due date at which each slice after the first begins: the rows whose rank in
 # (due_at, id, recipient) order crosses a multiple of total / parts. One scan of the
 # due query.

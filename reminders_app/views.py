@@ -4,10 +4,9 @@ one-click unsubscribe link each reminder mail carries."""
 
 import hmac
 
-from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import DatabaseError, connection
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
@@ -26,6 +25,7 @@ RUN_FIELDS = {
     "run_id",
     "trigger",
     "status",
+    "outcome",
     "started_at",
     "finished_at",
     "heartbeat_at",
@@ -34,7 +34,7 @@ RUN_FIELDS = {
     *COUNT_FIELDS,
     "error",
 }
-SCHEDULE_FIELDS = {"name", "func", "next_run", "repeats", "paused"}
+SCHEDULE_FIELDS = {"id", "name", "next_run", "repeats", "paused"}
 PUBLIC_HEALTH = {
     "status": None,
     "healthy": None,
@@ -86,7 +86,13 @@ def healthz(request):
     """200 when the reminder worker is healthy or starting (a fresh deploy before its
     first run), 503 when not; JSON either way. No login: it names no person and no
     task."""
-    health = check_health()
+    try:
+        health = check_health()
+    except DatabaseError as exc:  # the facts live there (and the ORM broker's queue)
+        problem = f"the database cannot be reached ({type(exc).__name__})"
+        return JsonResponse(
+            {"status": "unhealthy", "healthy": False, "problems": [problem]}, status=503
+        )
     return JsonResponse(public_health(health.as_dict()), status=200 if health.healthy else 503)
 
 
@@ -118,14 +124,17 @@ def unsubscribe(request, token: str):
     """GET shows a confirm button and changes nothing (link scanners fetch links);
     POST, from that button or a mail provider's one-click, turns reminder mail off
     for the user the signed token names. A forged or altered token changes nothing:
-    400; a token for a user who no longer exists: 404."""
+    400; one past its lifetime (preferences.UNSUBSCRIBE_MAX_AGE): 410; one for a
+    person deleted, erased or at another address since: 404."""
     try:
-        user_id = preferences.user_id_from_token(token)
+        user = preferences.user_from_token(token)
+    except signing.SignatureExpired:
+        return render(request, "reminders/unsubscribe.html", {"state": "expired"}, status=410)
     except signing.BadSignature:
         return render(request, "reminders/unsubscribe.html", {"state": "invalid"}, status=400)
-    if not get_user_model().objects.filter(pk=user_id).exists():
-        raise Http404("no such user")
+    if user is None:
+        return render(request, "reminders/unsubscribe.html", {"state": "gone"}, status=404)
     if request.method == "POST":
-        preferences.unsubscribe(user_id)
+        preferences.unsubscribe(user.pk)
         return render(request, "reminders/unsubscribe.html", {"state": "done"})
     return render(request, "reminders/unsubscribe.html", {"state": "confirm"})

@@ -8,8 +8,10 @@ ends, people added to and dropped from a chore."""
 
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
+from io import StringIO
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 from hypothesis import given
@@ -187,3 +189,62 @@ def test_a_chore_moved_to_another_day_is_reminded_again():
         datetime(2026, 3, 10, 9, tzinfo=UTC),
         datetime(2026, 3, 11, 9, tzinfo=UTC),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chore_that_names_nobody_is_counted_and_every_other_reminder_goes_out(
+    settings, caplog, client
+):
+    """No assignee and no creator: nobody to remind. The mail of every other chore
+    goes out, the run succeeds with every count adding up, and the chore is counted
+    in the summary, the command's output, the run_finished line and /metrics."""
+    from django.core.management import call_command
+
+    from tests.smtp import Relay
+
+    now = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
+    ann, bob, cy = (
+        get_user_model().objects.create(username=n, email=f"{n}@example.com")
+        for n in ("ann", "bob", "cy")
+    )
+    day = date(2026, 3, 10)
+    Chore.objects.create(title="Nobody's", due_on=day)
+    Chore.objects.create(title="Bob made it", due_on=day, creator=bob)
+    Chore.objects.create(title="Nobody's either", due_on=day)
+    Chore.objects.create(title="Nobody's, done", due_on=day, done=True)
+    Chore.objects.create(title="Nobody's, tomorrow", due_on=date(2026, 3, 11))
+    shared = Chore.objects.create(title="Shared", due_on=day, creator=bob)
+    shared.assignees.set([ann, cy])
+    relay = Relay().start()
+    settings.REMINDER_CHANNEL = "reminders_app.channels.EmailChannel"
+    settings.METRICS_TOKEN = "t"
+    relay.use(settings)
+    try:
+        with override_settings(**CHORES):
+            dry = process_reminders(now=now, dry_run=True)
+            summary = process_reminders(now=now)
+            with time_machine.travel(now, tick=False):
+                metrics = client.get("/metrics", HTTP_AUTHORIZATION="Bearer t").text
+                out = StringIO()
+                call_command("send_reminders", stdout=out)
+    finally:
+        relay.stop()
+
+    assert sorted(m["To"] for m in relay.received()) == [
+        "ann@example.com",
+        "bob@example.com",
+        "cy@example.com",
+    ]
+    assert (dry["selected"], dry["without_recipient"]) == (3, 2)
+    facts = summary.as_dict()
+    assert (facts["status"], facts["selected"], facts["sent"], facts["without_recipient"]) == (
+        "succeeded",
+        3,
+        3,
+        2,
+    )
+    assert not ReminderLog.objects.exclude(status="sent").exists()
+    (finished,) = [r for r in caplog.records if getattr(r, "event", "") == "run_finished"][:1]
+    assert finished.without_recipient == 2
+    assert "reminder_tasks_without_recipient 2.0" in metrics
+    assert out.getvalue().rstrip().endswith("; 2 tasks due name nobody to remind")

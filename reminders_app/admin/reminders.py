@@ -17,6 +17,7 @@ from dataclasses import replace
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -149,7 +150,7 @@ class ReminderLogAdmin(RecipientColumn, ReadOnlyAdmin):
         if obj.status != ReminderLog.Status.FAILED:
             return self.get_empty_value_display()
         most = settings.REMINDER_MAX_ATTEMPTS
-        made = f"{obj.attempts} of {most} attempts made"
+        made = f"{obj.attempts} of {most} attempt{pluralize(most)} made"
         if ReminderLog.objects.given_up(max_attempts=most).filter(pk=obj.pk).exists():
             return format_html(
                 "<strong>Failed for good</strong>: no run will retry it ({}). "
@@ -188,7 +189,8 @@ class ReminderLogAdmin(RecipientColumn, ReadOnlyAdmin):
         if not term:
             return queryset, False
         matches = []
-        if term.isascii() and term.isdigit() and int(term) <= MAX_TASK_ID:
+        # Digits only, and no more than an id can have: int() refuses 4,300 and more.
+        if term.isascii() and term.isdigit() and len(term) <= 19 and int(term) <= MAX_TASK_ID:
             matches.append(queryset.filter(task_id=int(term)))
         try:
             matches.append(queryset.filter(run_id=uuid.UUID(term)))

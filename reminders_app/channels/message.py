@@ -88,7 +88,7 @@ class ReminderMail:
             .in_bulk({r.recipient_id for r in reminders})
         )
         self.people = {
-            pk: (person, ReminderPreference.of(person), unsubscribe_url(pk))
+            pk: (person, ReminderPreference.of(person), unsubscribe_url(person))
             for pk, person in people.items()
         }
 
