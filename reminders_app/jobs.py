@@ -137,6 +137,9 @@ def process_reminders(
     transaction is an error, not a savepoint that would hold every claim uncommitted.
     Raises plan.InvalidPlan for a clock or window it cannot work with.
     """
+    # The channel first: a bad REMINDER_CHANNEL is a configuration error whatever the
+    # database holds (the plan reads it: people's quiet hours, zones).
+    channel = None if dry_run else get_channel()
     plan = RunPlan.build(now=now, window_hours=window_hours)
     summary = RunSummary(window_start=plan.start, window_end=plan.end)
     if dry_run:
@@ -147,7 +150,6 @@ def process_reminders(
         return summary
 
     stop = stop or threading.Event()
-    channel = get_channel()
     plan = with_digests(plan, channel)
     workers = settings.REMINDER_WORKERS if workers is None else workers
     runs.abandon_dead_runs(claim_timeout=plan.claim_timeout)
