@@ -74,7 +74,7 @@ demo-mail: $(STAMP)
 	$(BIN)/python manage.py send_reminders
 
 # The django-q2 cluster that runs the hourly schedule (docs/operations.md, "Running the worker").
-# Ctrl-C or SIGTERM stops it after the job it is running.
+# Ctrl-C or SIGTERM stops it within seconds: a reminder run in hand stops and is queued again.
 worker: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py qcluster

@@ -36,6 +36,30 @@ class ReminderAdminSite(admin.AdminSite):
             ]
         return super().index(request, extra_context)
 
+    def get_urls(self):
+        from django.urls import path
+
+        # First, so it answers for Django's own "view on site" redirect.
+        view_on_site = self.admin_view(_view_on_site)
+        return [
+            path("r/<path:content_type_id>/<path:object_id>/", view_on_site, name="view_on_site"),
+            *super().get_urls(),
+        ]
+
+
+def _view_on_site(request, content_type_id, object_id):
+    """Django's "view on site" redirect, answering 404 for an id its model cannot hold
+    (a run's is a UUID): Django's catches a ValueError but not a ValidationError, and
+    answered 500."""
+    from django.contrib.contenttypes.views import shortcut
+    from django.core.exceptions import ValidationError
+    from django.http import Http404
+
+    try:
+        return shortcut(request, content_type_id, object_id)
+    except ValidationError:
+        raise Http404("no such object") from None
+
 
 class RemindersAdminConfig(AdminConfig):
     default_site = "reminders_app.admin_site.ReminderAdminSite"

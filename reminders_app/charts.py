@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db.models import Sum
 from django.db.models.functions import Trunc
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -155,6 +156,14 @@ def nice_ceiling(value: float) -> float:
     return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= value)
 
 
+def counted(count: int, noun: str, *, shown_one: bool = True) -> str:
+    """ "1 reminder", "2 reminders", "1,000 reminders"; "run" for one that is not
+    shown ("the last run")."""
+    if count == 1 and not shown_one:
+        return noun
+    return f"{count:,} {noun}{pluralize(count)}"
+
+
 def _r(value: float) -> str:
     return f"{value:.1f}"
 
@@ -237,9 +246,10 @@ def run_times(*, limit: int = RECENT_RUNS) -> tuple[str, str]:
     def chart(chart_id: str, name: str, colour: str, values: list[float], says: str) -> str:
         return bar_chart(
             chart_id=chart_id,
-            title=f"{name} of the last {len(runs)} runs (seconds, UTC)",
+            title=f"{name} of the last {counted(len(runs), 'run', shown_one=False)} (seconds, UTC)",
             description=(
-                f"One bar for each of the last {len(runs)} finished runs, oldest first: {says}"
+                f"One bar for each of the last {counted(len(runs), 'finished run')}, "
+                f"oldest first: {says}"
                 if runs
                 else "No run has finished yet."
             ),
@@ -308,7 +318,7 @@ def run_counts(run: ReminderRun) -> str:
     ]
     return bar_chart(
         chart_id="chart-run-counts",
-        title=f"What this run did with the {run.selected:,} reminders it selected",
+        title=f"What this run did with the {counted(run.selected, 'reminder')} it selected",
         description=", ".join(f"{getattr(run, name):,} {name}" for name, _ in outcomes) + ".",
         series=[Series(name, colour) for name, colour in outcomes],
         groups=groups,

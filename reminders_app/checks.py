@@ -14,7 +14,7 @@ from django.utils.text import capfirst
 from django_q.conf import Conf
 from django_q.models import Schedule
 
-from reminders_app.allowed import forbidden_schedules, schedule_problem
+from reminders_app.allowed import forbidden_schedules, schedule_detail, schedule_problem
 from reminders_app.channels import get_channel
 from reminders_app.conf import settings, task_fields, task_model
 from reminders_app.roles import due_time, open_lookups, task_open_problem, task_role_problems
@@ -77,9 +77,10 @@ def check_allowed_functions(app_configs=None, **kwargs):
         schedules = forbidden_schedules()
     except DatabaseError:
         return []
+    # More than the probes say (an id): operators run this, on the server.
     return [
         Error(
-            f"{capfirst(schedule_problem(schedule))}.",
+            f"{capfirst(schedule_problem(schedule))} ({schedule_detail(schedule)}).",
             hint="The admin deletes it under Django Q > Scheduled tasks. Until then the "
             "cluster refuses to run it, and reminders_status and /healthz are unhealthy.",
             id="reminders_app.E002",

@@ -15,7 +15,7 @@ know about stops the claim (and fails tests/test_claims.py) instead of being lef
 at whatever the database defaults it to.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -75,13 +75,16 @@ class Batch:
     claimed: list[Reminder]  # those this run now owns
 
 
-def claim_batch(plan: RunPlan, *, after: Keyset | None, run: ReminderRun, sent: bool) -> Batch:
+def claim_batch(
+    plan: RunPlan, *, after: Keyset | None, run: ReminderRun, sent: bool, **which
+) -> Batch:
     """Select the next batch of due reminders and claim them for `run`.
 
     Must run inside a transaction. With `sent`, rows are written `sent` (the channel
     delivers inside this transaction, and mark_failed() turns any that fail to
     `failed`); otherwise `claimed`. Candidates another run claimed in the meantime
-    are not returned.
+    are not returned. `which`: selection.due_reminders' choice of reminders; with
+    `people` (a digest phase's), every due reminder of those people at once.
     """
     at = timezone.now()  # a claim's age counts from now, not from the run's start
     params = {
@@ -97,8 +100,8 @@ def claim_batch(plan: RunPlan, *, after: Keyset | None, run: ReminderRun, sent: 
     )
     params |= take_params
     if connection.vendor == "postgresql":
-        return _claim_in_one_statement(plan, after=after, params=params, take=take)
-    return _claim_in_steps(plan, after=after, params=params, take=take)
+        return _claim_in_one_statement(plan, after=after, params=params, take=take, which=which)
+    return _claim_in_steps(plan, after=after, params=params, take=take, which=which)
 
 
 # PostgreSQL: selection, takeover and insert in one round trip. The candidates'
@@ -118,8 +121,9 @@ UNION ALL
 """
 
 
-def _claim_in_one_statement(plan, *, after, params, take) -> Batch:
-    candidates, candidate_params = due_reminders(plan, after=after, limit=plan.batch_size)
+def _claim_in_one_statement(plan, *, after, params, take, which) -> Batch:
+    limit = None if which.get("people") is not None else plan.batch_size
+    candidates, candidate_params = due_reminders(plan, after=after, limit=limit, **which)
     update, insert = _claim_sql(take)
     sql = _ONE_STATEMENT.format(candidates=candidates, update=update, insert=insert)
     rows = _fetch(sql, params | candidate_params)
@@ -133,11 +137,11 @@ def _claim_in_one_statement(plan, *, after, params, take) -> Batch:
     return Batch(selected, Keyset(last_due, last_task, last_person), claimed)
 
 
-def _claim_in_steps(plan, *, after, params, take) -> Batch:
+def _claim_in_steps(plan, *, after, params, take, which) -> Batch:
     """SQLite: the same UPDATE and INSERT, over the candidates as a VALUES list.
     SQLite's IMMEDIATE transactions (settings.py) run one batch at a time, so
     nothing changes between the steps."""
-    candidates = next_batch(plan, after=after)
+    candidates = next_batch(plan, after=after, **which)
     if not candidates:
         return Batch(0, None, [])
     values = ", ".join(
@@ -221,20 +225,30 @@ def _on_psycopg3() -> bool:
 # --- outcomes ---------------------------------------------------------------------
 
 
-def mark_sent(run: ReminderRun, reminders: Sequence[Reminder]) -> list[Reminder]:
+def mark_sent(
+    run: ReminderRun, reminders: Sequence[Reminder], message_ids: Mapping[int, str] | None = None
+) -> list[Reminder]:
     """Record claimed reminders as delivered; return those this run still owned.
+    `message_ids`: the Message-ID each of a digest's rows records, by row id (one
+    UPDATE per digest, one for all the rest).
 
     A run slower than the claim timeout may have had some taken over by another
     run, which then records them: they are left out.
     """
     if not reminders:
         return []
-    ours = ReminderLog.objects.filter(pk__in=[r.log_id for r in reminders], run=run)
-    updated = ours.filter(status=Status.CLAIMED).update(
-        status=Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1
-    )
+    message_ids = message_ids or {}
+    by_message = {}
+    for reminder in reminders:
+        by_message.setdefault(message_ids.get(reminder.log_id, ""), []).append(reminder.log_id)
+    at, updated = timezone.now(), 0
+    for message_id, ids in by_message.items():
+        updated += ReminderLog.objects.filter(pk__in=ids, run=run, status=Status.CLAIMED).update(
+            status=Status.SENT, sent_at=at, attempts=F("attempts") + 1, message_id=message_id
+        )
     if updated == len(reminders):
         return list(reminders)
+    ours = ReminderLog.objects.filter(pk__in=[r.log_id for r in reminders], run=run)
     still_ours = set(ours.filter(status=Status.SENT).values_list("pk", flat=True))
     return [r for r in reminders if r.log_id in still_ours]
 

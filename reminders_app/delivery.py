@@ -17,7 +17,18 @@ from threading import Event
 
 from django.db import DatabaseError
 
-from reminders_app.channels import Channel, RelayUnavailable, Reminder, Suppressed
+from reminders_app.channels import (
+    Channel,
+    Delivered,
+    Digest,
+    RelayUnavailable,
+    Reminder,
+    Suppressed,
+)
+
+# What the pool delivers at a time: a reminder, or a person's digest of several (one
+# message, one answer for all of them).
+Unit = Reminder | Digest
 
 # A delivered reminder is recorded `sent` at most this long after the relay took it:
 # a run killed at any moment sends again only what was in flight and this much.
@@ -36,25 +47,50 @@ class Outcomes:
     unreached: list[Reminder] = field(default_factory=list)  # go back without an attempt
     # Not to be sent at all, each with the channel's Suppressed (its reason).
     suppressed: list[tuple[Reminder, Suppressed]] = field(default_factory=list)
+    message_ids: dict[int, str] = field(default_factory=dict)  # a digest's, by row id
 
     def __bool__(self) -> bool:
         return bool(self.sent or self.failed or self.unreached or self.suppressed)
 
-    def add(self, reminder: Reminder, exc: BaseException | None) -> bool:
+    def add(
+        self, unit: Unit, exc: BaseException | None, delivered: Delivered | None = None
+    ) -> bool:
         """Sort one answer of the channel (None: delivered), the same way for every
         channel; False for an exception that must stop the run instead: a database
-        error, or a timeout or SystemExit raised inside the channel."""
+        error, or a timeout or SystemExit raised inside the channel.
+
+        A digest's answer is each of its reminders' (but those it left out): they are
+        settled together, each counted once, and a failure counts as the same attempt
+        for all (the digest's: one more than the most any of them had), so that they
+        are retried, or given up, together."""
+        if isinstance(unit, Digest):
+            prior = max(r.attempts for r in unit.reminders)
+            delivered = delivered or Delivered()
+            left_out = dict(delivered.left_out)
+            for reminder, error in left_out.items():
+                self.failed.append((reminder, error))
+            for reminder in unit.reminders:
+                if reminder not in left_out:
+                    self._add(reminder._replace(attempts=prior), exc)
+                    if exc is None:
+                        self.message_ids[reminder.log_id] = delivered.message_id
+            return exc is None or self._settles(exc)
+        self._add(unit, exc)
+        return exc is None or self._settles(exc)
+
+    @staticmethod
+    def _settles(exc: BaseException) -> bool:
+        return isinstance(exc, Exception) and not isinstance(exc, DatabaseError)
+
+    def _add(self, reminder: Reminder, exc: BaseException | None) -> None:
         if exc is None:
             self.sent.append(reminder)
         elif isinstance(exc, RelayUnavailable):
             self.unreached.append(reminder)
         elif isinstance(exc, Suppressed):  # decided before anything was sent
             self.suppressed.append((reminder, exc))
-        elif isinstance(exc, Exception) and not isinstance(exc, DatabaseError):
+        elif self._settles(exc):
             self.failed.append((reminder, exc))
-        else:
-            return False
-        return True
 
     def answered(self) -> list[Reminder]:
         return [
@@ -63,6 +99,11 @@ class Outcomes:
             *self.unreached,
             *(r for r, _ in self.suppressed),
         ]
+
+
+def members(unit: Unit) -> tuple[Reminder, ...]:
+    """The reminders a unit of delivery carries."""
+    return unit.reminders if isinstance(unit, Digest) else (unit,)
 
 
 class Outage(Exception):
@@ -88,7 +129,7 @@ class Deliveries:
 
     def deliver(
         self,
-        pieces: Iterator[list[Reminder]],
+        pieces: Iterator[list[Unit]],
         *,
         now: datetime,
         record: Callable[[Outcomes], None],
@@ -108,8 +149,8 @@ class Deliveries:
         the relay stops answering, so a stop or an outage ends the batch within
         about one delivery's time.
         """
-        waiting: deque[Reminder] = deque()
-        in_flight: dict[Future, Reminder] = {}
+        waiting: deque[Unit] = deque()
+        in_flight: dict[Future, Unit] = {}
         outcomes, flush_at, outage, exhausted = Outcomes(), None, False, False
         try:
             while True:
@@ -124,11 +165,12 @@ class Deliveries:
                             exhausted = True
                             break
                         if piece:
-                            self.channel.prepare([*in_flight.values(), *piece], now=now)
+                            units = [*in_flight.values(), *piece]
+                            self.channel.prepare([r for u in units for r in members(u)], now=now)
                             waiting.extend(piece)
                         continue
-                    reminder = waiting.popleft()
-                    in_flight[self.pool.submit(self.channel.deliver, reminder)] = reminder
+                    unit = waiting.popleft()
+                    in_flight[self.pool.submit(self._deliver, unit)] = unit
                 if not in_flight:
                     break
                 timeout = None if flush_at is None else max(0.0, flush_at - time.monotonic())
@@ -144,10 +186,10 @@ class Deliveries:
                     record(outcomes)
                     outcomes, flush_at = Outcomes(), None
         finally:
-            for future, reminder in in_flight.items():
+            for future, unit in in_flight.items():
                 if not future.cancel():
                     wait([future])
-                    self._sort(reminder, future, outcomes)
+                    self._sort(unit, future, outcomes)
             if outcomes:
                 record(outcomes)
         if self.fatal:
@@ -155,10 +197,17 @@ class Deliveries:
         if outage or 0 < self.unreached_in_a_row == self.answered:
             raise Outage
 
-    def _sort(self, reminder: Reminder, future: Future, outcomes: Outcomes) -> None:
+    def _deliver(self, unit: Unit) -> Delivered | None:
+        if isinstance(unit, Digest):
+            return self.channel.deliver_digest(unit)
+        return self.channel.deliver(unit)
+
+    def _sort(self, unit: Unit, future: Future, outcomes: Outcomes) -> None:
+        """Sort one answer; a digest counts as one answer (one message) towards an
+        outage."""
         exc = future.exception()
         self.answered += 1
-        if not outcomes.add(reminder, exc):
+        if not outcomes.add(unit, exc, None if exc else future.result()):
             self.fatal = self.fatal or exc
         elif isinstance(exc, RelayUnavailable):
             self.unreached_in_a_row += 1

@@ -12,16 +12,18 @@ from django_q.models import Schedule, Task
 
 from reminders_app import runs
 from reminders_app.allowed import forbidden_schedules, schedule_problem
+from reminders_app.broker import broker_problem
 from reminders_app.conf import settings
 from reminders_app.models import ReminderLog, ReminderRun
 from reminders_app.runs import Counts
-from reminders_app.schedule import INTERVAL, JOB_FUNC, SCHEDULE_NAME
+from reminders_app.schedule import INTERVAL, SCHEDULE_NAME, altered_fields, off_the_hour
 
 # A worker is stale when no run has succeeded within two schedule intervals.
 STALE_AFTER = 2 * INTERVAL
 # A running cluster calls django-q2's scheduler about every 30 seconds, so a due
 # schedule left this long means no cluster is running.
 OVERDUE_AFTER = timedelta(minutes=5)
+REPAIR = "`manage.py migrate`, or the worker's next start, puts it back"
 
 
 @dataclass
@@ -58,8 +60,8 @@ class Health:
             "schedule": None
             if schedule is None
             else {
+                "id": schedule.pk,
                 "name": schedule.name,
-                "func": schedule.func,
                 "next_run": _iso(schedule.next_run),
                 "repeats": schedule.repeats,
                 "paused": schedule.repeats == 0,
@@ -108,10 +110,11 @@ def check_health(*, now: datetime | None = None) -> Health:
             f"more than one schedule is named {SCHEDULE_NAME!r}: `manage.py migrate` keeps "
             "the first"
         )
-    elif health.schedule.func != JOB_FUNC:
+    elif altered := altered_fields(health.schedule):
+        # Field names only: their values are what someone wrote there.
         health.problems.append(
-            f"the schedule {SCHEDULE_NAME!r} runs {health.schedule.func!r}, not the reminder "
-            f"job {JOB_FUNC}: `manage.py migrate` restores it"
+            f"the schedule {SCHEDULE_NAME!r} was altered ({', '.join(altered)} not the "
+            f"reminder job's own): {REPAIR}"
         )
     elif health.schedule.repeats == 0:
         health.problems.append(f"the schedule {SCHEDULE_NAME!r} is paused (repeats = 0)")
@@ -122,7 +125,14 @@ def check_health(*, now: datetime | None = None) -> Health:
             f"the schedule {SCHEDULE_NAME!r} was due at {health.schedule.next_run.isoformat()} "
             "and no cluster has run it: is `manage.py qcluster` running?"
         )
+    if health.schedule and health.schedule.next_run and off_the_hour(health.schedule.next_run):
+        health.problems.append(
+            f"the schedule {SCHEDULE_NAME!r} is due at "
+            f"{health.schedule.next_run.isoformat()}, off minute 0: {REPAIR}"
+        )
     health.problems += [schedule_problem(schedule) for schedule in forbidden_schedules()]
+    if problem := broker_problem():
+        health.problems.append(problem)
     last = health.last_succeeded
     if last is None and not health.problems and _before_first_run(health):
         health.starting = True
@@ -177,6 +187,7 @@ def _run_dict(run: ReminderRun | None) -> dict | None:
         "run_id": str(run.pk),
         "trigger": run.trigger,
         "status": run.status,
+        "outcome": run.outcome,  # how the status reads: "finished with 2 failed"
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
         "heartbeat_at": _iso(run.heartbeat_at),

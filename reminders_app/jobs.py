@@ -13,15 +13,15 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from reminders_app import claims, runs, suppressions
-from reminders_app.channels import Channel, DeliveryError, Reminder, get_channel
+from reminders_app.channels import Channel, DeliveryError, Digest, Reminder, get_channel
 from reminders_app.conf import settings
-from reminders_app.delivery import Deliveries, Outage, Outcomes
+from reminders_app.delivery import Deliveries, Outage, Outcomes, Unit, members
 from reminders_app.loglines import RunLog
-from reminders_app.models import ReminderRun
+from reminders_app.models import ReminderPreference, ReminderRun
 from reminders_app.plan import Keyset, RunPlan, aware
 from reminders_app.runs import Counts
 from reminders_app.schedule import PART_FUNC
-from reminders_app.selection import due_now, slices
+from reminders_app.selection import count_without_recipient, digest_people, due_now, slices
 
 # An outside channel (email) claims this many reminders per delivery connection at
 # a time: enough to keep its pool busy, few enough that other processes working the
@@ -56,8 +56,15 @@ class RunSummary:
     run_id: str | None = None
     counts: Counts = field(default_factory=Counts)
     status: str | None = None  # None for a dry run
-    # A dry run's answer: each due reminder as (task id, recipient id, due_at).
+    # A dry run's answer: each due reminder as (task id, recipient id, due_at), and
+    # each held for its recipient's quiet hours as (task id, recipient id, due_at,
+    # the run it goes with).
     due: list[tuple] | None = None
+    held: list[tuple] | None = None
+    # Open tasks due in the window that name nobody to remind: no reminder is
+    # selected for them (so they are in no count above). None: not counted (a part,
+    # or a run read back from its record, which keeps no such column).
+    without_recipient: int | None = None
 
     def as_dict(self) -> dict:
         facts = {
@@ -73,8 +80,19 @@ class RunSummary:
                 {"task_id": task_id, "recipient_id": person, "due_at": due.isoformat()}
                 for task_id, person, due in self.due
             ]
+            facts["held"] = [
+                {
+                    "task_id": task_id,
+                    "recipient_id": person,
+                    "due_at": due.isoformat(),
+                    "goes_at": goes_at.isoformat(),
+                }
+                for task_id, person, due, goes_at in self.held or ()
+            ]
         if self.status is not None:
             facts["status"] = self.status
+        if self.without_recipient is not None:
+            facts["without_recipient"] = self.without_recipient
         return facts
 
     def __getitem__(self, key: str):
@@ -119,15 +137,20 @@ def process_reminders(
     transaction is an error, not a savepoint that would hold every claim uncommitted.
     Raises plan.InvalidPlan for a clock or window it cannot work with.
     """
+    # The channel first: a bad REMINDER_CHANNEL is a configuration error whatever the
+    # database holds (the plan reads it: people's quiet hours, zones).
+    channel = None if dry_run else get_channel()
     plan = RunPlan.build(now=now, window_hours=window_hours)
     summary = RunSummary(window_start=plan.start, window_end=plan.end)
     if dry_run:
         summary.due = list(due_now(plan))
+        summary.held = held_now(plan)
         summary.counts.selected = len(summary.due)
+        summary.without_recipient = count_without_recipient(plan)
         return summary
 
     stop = stop or threading.Event()
-    channel = get_channel()
+    plan = with_digests(plan, channel)
     workers = settings.REMINDER_WORKERS if workers is None else workers
     runs.abandon_dead_runs(claim_timeout=plan.claim_timeout)
     facts = {
@@ -140,7 +163,9 @@ def process_reminders(
     if workers == 1:
         run = runs.start_run(**facts)
         _log_start(run, plan)
-        return Work(plan, run=run, channel=channel, stop=stop).execute()
+        work = Work(plan, run=run, channel=channel, stop=stop)
+        work.without_recipient = count_without_recipient(plan)
+        return work.execute()
     subslices = slices(plan, workers * SUBSLICES_PER_PART)
     windows = [
         (subslices[first][0], subslices[first + SUBSLICES_PER_PART - 1][1])
@@ -170,7 +195,24 @@ def process_reminders(
         plan, run=part, channel=channel, stop=stop, slices=windows, subslices=subslices, own=0
     )
     work.grace = kwargs["grace"]
+    work.without_recipient = count_without_recipient(plan)  # the whole window's
     return work.execute()
+
+
+def held_now(plan: RunPlan) -> list[tuple]:
+    """The reminders a run with this plan holds for quiet hours: (task id, recipient
+    id, due_at, the run they go with), in due order."""
+    goes_at = {quiet.person_id: quiet.goes_at for quiet in plan.quiet}
+    return [(*row, goes_at[row[1]]) for row in due_now(plan, held=True)]
+
+
+def with_digests(plan: RunPlan, channel: Channel) -> RunPlan:
+    """The plan, its walk leaving out the people who get a digest when the channel
+    delivers digests and someone asked for one (decided once per run: a run where
+    nobody did selects as before)."""
+    if not channel.digests or channel.transactional:
+        return plan
+    return replace(plan, digests=ReminderPreference.objects.filter(digest=True).exists())
 
 
 def enqueue_part(**kwargs) -> None:
@@ -199,12 +241,15 @@ def process_part(
     if run is None:
         logger.info("part_late", extra={"event": "part_late", "run_id": run_id, "part": part})
         return None
-    plan = RunPlan.build(now=run.parent.window_start, end=run.parent.window_end)
+    channel = get_channel()
+    plan = with_digests(
+        RunPlan.build(now=run.parent.window_start, end=run.parent.window_end), channel
+    )
     _log_start(run, plan, part=part)
     work = Work(
         plan,
         run=run,
-        channel=get_channel(),
+        channel=channel,
         stop=stop or threading.Event(),
         slices=windows,
         subslices=[(aware(start), aware(end)) for start, end in subslices or slices],
@@ -224,6 +269,10 @@ def _log_start(run: ReminderRun, plan: RunPlan, **extra) -> None:
             "trigger": run.trigger,
             "window_start": run.window_start.isoformat(),
             "window_end": run.window_end.isoformat(),
+            # How many people are inside their quiet hours (never who), and whether
+            # the run sends digests.
+            "quiet_people": len(plan.quiet),
+            "digests": plan.digests,
             **extra,
         },
     )
@@ -237,10 +286,15 @@ class Work:
         self.plan, self.run, self.channel, self.stop = plan, run, channel, stop
         self.slices, self.subslices, self.own = slices, subslices, own
         self.grace = PART_START_GRACE  # see process_part
+        # The digests of the run's whole window, once this run (or part) has walked:
+        # every part of a run does its share (Batches.digests); a slice taken over
+        # walks its slice alone.
+        self.digests = plan.digests
+        self.without_recipient = None  # see RunSummary; counted by the run's first part
 
     def walk_only(self, window: tuple[datetime, datetime]) -> RunSummary:
         """Walk `window` as this run's (a slice taken over) and record its end."""
-        self.slices = None
+        self.slices, self.digests = None, False
         self.plan = replace(self.plan, start=window[0], end=window[1])
         return self.execute()
 
@@ -255,6 +309,8 @@ class Work:
                 batches.walk(plan)
             else:
                 self._walk_slices(batches)
+            if self.digests:
+                batches.digests(plan)
             if self.stop.is_set():
                 status, error = RunStatus.INTERRUPTED, "stopped by a signal"
             # Again at the end: a run killed just before this one started may have
@@ -273,10 +329,17 @@ class Work:
         finally:
             batches.close()  # the run's finish time covers writing its log lines
             summary.counts = (
-                _finish(run, status=status, error=error, claim_timeout=plan.claim_timeout)
+                _finish(
+                    run,
+                    status=status,
+                    error=error,
+                    claim_timeout=plan.claim_timeout,
+                    without_recipient=self.without_recipient,
+                )
                 or batches.counts
             )
             summary.status = status
+            summary.without_recipient = self.without_recipient
         return summary
 
     def _walk_slices(self, batches: "Batches") -> None:
@@ -398,7 +461,6 @@ class Batches:
 
     def _stream(self, plan: RunPlan) -> None:
         """Claims in pieces, delivered on the pool as they come."""
-        unanswered: dict[int, Reminder] = {}
 
         def pieces() -> Iterator[list[Reminder]]:
             after = None
@@ -406,12 +468,63 @@ class Batches:
                 with transaction.atomic(durable=True):
                     batch = claims.claim_batch(plan, after=after, run=self.run, sent=False)
                     self._count(self._claimed(batch))
-                unanswered.update((r.log_id, r) for r in batch.claimed)
                 yield batch.claimed
                 if batch.selected < plan.batch_size:
                     return
                 after = batch.last
                 self._reap()
+
+        self._deliver(pieces(), plan)
+
+    def digests(self, plan: RunPlan) -> None:
+        """The digest phase: each person who gets a digest and has reminders due in
+        the plan's window (the run's whole window, whichever slice they fall in) gets
+        them all in one message, claimed in one statement with those of a few other
+        people, settled together.
+
+        Every part of a run does this once it has walked, over the same people: the
+        claims arbitrate (a person's reminders claimed by one part are held from the
+        others), so each person gets one digest per run. Each pass first records runs
+        found dead, whose claims go back, then lists the people left; it ends when a
+        pass finds nobody. What this run (any of its parts still alive or ended)
+        already tried and failed, or handed back, waits for the next run, as a single
+        reminder would: only a dead part's claims are taken again."""
+        per_piece = PIECE_PER_CONNECTION * self.channel.concurrency
+
+        def pieces() -> Iterator[list[Digest]]:
+            while not self.stop.is_set():
+                runs.abandon_dead_runs(claim_timeout=plan.claim_timeout, current=self.run)
+                ours = runs.alive_or_ended(self.run)
+                people = digest_people(plan, not_runs=ours)
+                if not people:
+                    return
+                for first in range(0, len(people), per_piece):
+                    if self.stop.is_set():
+                        return
+                    with transaction.atomic(durable=True):
+                        batch = claims.claim_batch(
+                            plan,
+                            after=None,
+                            run=self.run,
+                            sent=False,
+                            digests=True,
+                            people=people[first : first + per_piece],
+                            not_runs=ours,
+                        )
+                        self._count(self._claimed(batch))
+                    yield by_person(batch.claimed)
+
+        self._deliver(pieces(), plan)
+
+    def _deliver(self, pieces: Iterator[list[Unit]], plan: RunPlan) -> None:
+        """Deliver what `pieces` claims on the pool, recording each answer as it
+        comes; claims left without one at the end go back."""
+        unanswered: dict[int, Reminder] = {}
+
+        def tracked() -> Iterator[list[Unit]]:
+            for piece in pieces:
+                unanswered.update((r.log_id, r) for unit in piece for r in members(unit))
+                yield piece
 
         def record(outcomes: Outcomes) -> None:
             for reminder in outcomes.answered():
@@ -421,7 +534,7 @@ class Batches:
             self.log.committed(outcomes)
 
         try:
-            self.deliveries.deliver(pieces(), now=plan.now, record=record, stop=self.stop)
+            self.deliveries.deliver(tracked(), now=plan.now, record=record, stop=self.stop)
         finally:
             if unanswered:
                 left = list(unanswered.values())
@@ -440,7 +553,8 @@ class Batches:
         skipped here."""
         answered = len(outcomes.answered())
         if not claimed_sent:  # else the claim itself wrote them `sent`
-            outcomes.sent = claims.mark_sent(self.run, outcomes.sent)  # those still ours
+            # those still ours; a digest's rows record its Message-ID
+            outcomes.sent = claims.mark_sent(self.run, outcomes.sent, outcomes.message_ids)
         failed = claims.mark_failed(self.run, outcomes.failed, self.plan)
         released = claims.release(
             self.run, outcomes.unreached, self.plan, claimed_sent=claimed_sent
@@ -471,8 +585,21 @@ class Batches:
         self.log.close()
 
 
+def by_person(reminders: list[Reminder]) -> list[Digest]:
+    """Claimed reminders as one digest per person, each soonest first."""
+    people: dict[int, list[Reminder]] = {}
+    for reminder in sorted(reminders, key=lambda r: (r.due_at, r.task_id)):
+        people.setdefault(reminder.recipient_id, []).append(reminder)
+    return [Digest(tuple(theirs)) for theirs in people.values()]
+
+
 def _finish(
-    run: ReminderRun, *, status: str, error: str, claim_timeout: timedelta
+    run: ReminderRun,
+    *,
+    status: str,
+    error: str,
+    claim_timeout: timedelta,
+    without_recipient: int | None = None,
 ) -> Counts | None:
     """Record the run's end; return its counts as recorded (None if it could not be).
 
@@ -505,6 +632,7 @@ def _finish(
             "run_id": str(run.pk),
             "status": status,
             **Counts.of(run).as_dict(),
+            **({} if without_recipient is None else {"without_recipient": without_recipient}),
             "duration_ms": round(run.duration.total_seconds() * 1000, 1),
         },
     )

@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from reminders_app.models import ReminderRun
 from reminders_app.plan import RunPlan
-from reminders_app.selection import count_due
+from reminders_app.selection import count_due, count_without_recipient
 
 Status = ReminderRun.Status
 # Runs, not their parts: a run in parts holds the sum of its parts' counts.
@@ -21,16 +21,22 @@ RUNS = ReminderRun.objects.filter(parent__isnull=True)
 
 
 class ReminderCollector:
-    """The reminder job's figures, computed in five queries per scrape."""
+    """The reminder job's figures, computed in six queries per scrape."""
 
     def collect(self):
         yield from self._outcomes()
         yield self._runs_by_status()
         yield from self._last_runs()
+        plan = RunPlan.build()
         yield GaugeMetricFamily(
             "reminders_due_unsent",
             "Reminders due now within the window and not yet sent or suppressed.",
-            value=count_due(RunPlan.build()),
+            value=count_due(plan),
+        )
+        yield GaugeMetricFamily(
+            "reminder_tasks_without_recipient",
+            "Open tasks due within the window that name nobody to remind.",
+            value=count_without_recipient(plan),
         )
 
     def _outcomes(self):

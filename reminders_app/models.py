@@ -88,6 +88,19 @@ class ReminderRun(models.Model):
             return None
         return self.finished_at - self.started_at
 
+    @property
+    def outcome(self) -> str:
+        return run_outcome(self.status, failed=self.failed)
+
+
+def run_outcome(status: str, *, failed: int) -> str:
+    """A run's status as people read it: `succeeded` only when no reminder failed. A
+    run that handled every reminder but some failed to deliver keeps the status
+    `succeeded` (nothing stopped it) and reads "finished with 2 failed"."""
+    if status == ReminderRun.Status.SUCCEEDED and failed:
+        return f"finished with {failed:,} failed"
+    return ReminderRun.Status(status).label.lower()
+
 
 class ReminderLogQuerySet(models.QuerySet):
     """The rules about a reminder's state, each defined once: the job's claims (and

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from reminders_app.conf import settings
+from reminders_app.quiet import Quiet, quiet_people
 from reminders_app.roles import due_instants
 
 # The longest wait before a failed reminder is retried (claims.retry_delay): the
@@ -45,6 +46,12 @@ class RunPlan:
     # instant) for each zone a recipient has and each day the window can reach
     # (roles.due_instants); empty for a task model with due times.
     due_instants: tuple = ()
+    # The people inside their quiet hours at `now`, decided once per run
+    # (reminders_app.quiet): their reminders due from each one's holds_from are held.
+    quiet: tuple[Quiet, ...] = ()
+    # Whether the walk leaves out the people who get a digest: the job's, when its
+    # channel delivers digests and someone asked for one (a digest phase sends theirs).
+    digests: bool = False
 
     @property
     def stale_before(self) -> datetime:
@@ -107,6 +114,7 @@ class RunPlan:
             max_attempts=settings.REMINDER_MAX_ATTEMPTS,
             batch_size=settings.REMINDER_BATCH_SIZE,
             due_instants=due_instants(now, end),
+            quiet=quiet_people(now),
         )
 
 

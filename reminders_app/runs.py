@@ -113,6 +113,17 @@ def join_run(run_id, *, window: tuple[datetime, datetime]) -> ReminderRun | None
         )
 
 
+def alive_or_ended(run: ReminderRun) -> list:
+    """The ids of `run`'s whole run and its parts, but those that died (abandoned):
+    what they tried is this run's, not to be tried again by it."""
+    whole = run.parent_id or run.pk
+    return list(
+        ReminderRun.objects.filter(Q(pk=whole) | Q(parent_id=whole))
+        .exclude(status=Status.ABANDONED)
+        .values_list("pk", flat=True)
+    )
+
+
 def worker_name() -> str:
     """`host:pid` of this process, as a run's `worker` records it."""
     return f"{socket.gethostname()}:{os.getpid()}"[:300]

@@ -20,9 +20,10 @@ its own rows; elsewhere the range of days the window can reach is read whole.
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import F, Q
 
@@ -36,11 +37,26 @@ COLUMNS = "c.id, c.recipient, c.due_at"
 
 
 def due_reminders(
-    plan: RunPlan, *, after: Keyset | None = None, limit: int | None = None, ordered=True
+    plan: RunPlan,
+    *,
+    after: Keyset | None = None,
+    limit: int | None = None,
+    ordered=True,
+    held: bool = False,
+    digests: bool = False,
+    people: Sequence | None = None,
+    not_runs: Sequence = (),
 ) -> tuple[str, dict]:
     """The SQL of the due reminders after the keyset `after`, as (id, recipient,
     due_at) rows (id: the task's), in keyset order: the one definition the claims,
-    dry runs, slices and /metrics share."""
+    dry runs, slices and /metrics share.
+
+    Reminders of people inside their quiet hours due from their `holds_from` on
+    (plan.quiet) are held: left out, or with `held` the only ones given. When
+    `plan.digests`, the people who get a digest are left out; `digests` gives only
+    theirs instead (of `people`, when given), less the rows of the runs `not_runs`
+    (the digest phase's: what this run already failed or handed back waits for the
+    next run)."""
     roles = task_roles()
     start = plan.start if after is None else after.due_at
     params = {}
@@ -58,22 +74,30 @@ def due_reminders(
         ),
         prefix="settled",
     )
-    held, held_params = named(
+    kept, kept_params = named(  # rows another claim holds, or not to be retried yet
         *compiled_where(
             ReminderLog,
             ~Q(status__in=ReminderLog.SETTLED) & ~ReminderLog.objects.takeable_q(**plan.policy),
         ),
-        prefix="held",
+        prefix="kept",
     )
-    params |= settled_params | held_params
+    params |= settled_params | kept_params
     params |= {"start": db_datetime(start), "end": db_datetime(plan.end)}
     where = [
         "c.recipient IS NOT NULL",
         "c.due_at >= %(start)s",
         "c.due_at <= %(end)s",
         f"NOT EXISTS (SELECT 1 FROM {log} WHERE {same} AND {settled})",  # noqa: S608
-        f"NOT EXISTS (SELECT 1 FROM {log} WHERE {same} AND {held})",  # noqa: S608
+        f"NOT EXISTS (SELECT 1 FROM {log} WHERE {same} AND {kept})",  # noqa: S608
     ]
+    if plan.quiet or held:
+        quiet, quiet_params = _quiet(plan, held=held)
+        where.append(quiet)
+        params |= quiet_params
+    if digests or plan.digests:
+        mine, mine_params = _digest_people(digests=digests, people=people, not_runs=not_runs)
+        where.append(mine)
+        params |= mine_params
     if after is not None:
         where.append(_after(roles))
         params |= {
@@ -249,6 +273,71 @@ def _json_datetime(value: datetime) -> str:
     return db_datetime(value)
 
 
+def _quiet(plan: RunPlan, *, held: bool) -> tuple[str, dict]:
+    """The condition that holds the reminders of people inside their quiet hours
+    (with `held`: that picks them): the run's list of (person, holds_from) as a JSON
+    parameter, read as a table. Added only when someone is quiet, so a run where
+    nobody is pays nothing."""
+    quiet = json.dumps([[q.person_id, _json_datetime(q.holds_from)] for q in plan.quiet])
+    if connection.vendor == "postgresql":
+        person = get_user_model()._meta.pk.db_type(connection)
+        table = (
+            f"SELECT CAST(e->>0 AS {person}) AS person, "  # noqa: S608 - a type name from the model
+            "(e->>1)::timestamptz AS holds_from "
+            "FROM jsonb_array_elements(%(quiet)s::jsonb) AS e"
+        )
+    else:
+        table = (
+            "SELECT json_extract(value, '$[0]') AS person, "
+            "json_extract(value, '$[1]') AS holds_from FROM json_each(%(quiet)s)"
+        )
+    exists = (
+        f"EXISTS (SELECT 1 FROM ({table}) q "  # noqa: S608 - no value: named parameters
+        "WHERE q.person = c.recipient AND c.due_at >= q.holds_from)"
+    )
+    if not held:
+        return f"NOT {exists}", {"quiet": quiet}
+    # Their ids as a list too: an index of the task model's owners can then read their
+    # tasks alone (the admin's list of held reminders, at any size of the task table).
+    names = [f"%(quiet_person{i})s" for i in range(len(plan.quiet))] or ["NULL"]
+    return f"c.recipient IN ({', '.join(names)}) AND {exists}", {
+        "quiet": quiet,
+        **{f"quiet_person{i}": q.person_id for i, q in enumerate(plan.quiet)},
+    }
+
+
+def _digest_people(*, digests: bool, people, not_runs) -> tuple[str, dict]:
+    """The condition that leaves out the people who get a digest, or (`digests`)
+    keeps only them: of `people` when given, without rows of the runs `not_runs`."""
+    preference, col = quoted_columns(ReminderPreference)
+    exists = (
+        f"EXISTS (SELECT 1 FROM {preference} dp "  # noqa: S608 - names from model metadata
+        f"WHERE dp.{col['user_id']} = c.recipient AND dp.{col['digest']})"
+    )
+    if not digests:
+        return f"NOT {exists}", {}
+    where, params = [exists], {}
+    if people is not None:
+        names = [f"%(person{i})s" for i in range(len(people))] or ["NULL"]
+        where.append(f"c.recipient IN ({', '.join(names)})")
+        params |= {f"person{i}": person for i, person in enumerate(people)}
+    if not_runs:
+        log, col = quoted_columns(ReminderLog)
+        run_field = ReminderLog._meta.get_field("run")
+        names = [f"%(not_run{i})s" for i in range(len(not_runs))]
+        where.append(
+            f"NOT EXISTS (SELECT 1 FROM {log} WHERE "  # noqa: S608
+            f"{log}.{col['task_id']} = c.id AND {log}.{col['recipient_id']} = c.recipient "
+            f"AND {log}.{col['due_at']} = c.due_at "
+            f"AND {log}.{col['run_id']} IN ({', '.join(names)}))"
+        )
+        params |= {
+            f"not_run{i}": run_field.get_db_prep_value(run, connection)
+            for i, run in enumerate(not_runs)
+        }
+    return " AND ".join(where), params
+
+
 def _after(roles: TaskRoles) -> str:
     """Rows after the keyset: by (due_at, id), and the recipient where a task may have
     several."""
@@ -267,28 +356,53 @@ def fetch(sql: str, params: dict) -> list[tuple]:
         return cursor.fetchall()
 
 
-def next_batch(plan: RunPlan, *, after: Keyset | None = None) -> list[tuple]:
-    """Up to `plan.batch_size` due reminders after `after`: (task id, recipient id,
-    aware due_at) rows."""
-    rows = fetch(*due_reminders(plan, after=after, limit=plan.batch_size))
+def next_batch(plan: RunPlan, *, after: Keyset | None = None, **which) -> list[tuple]:
+    """Up to `plan.batch_size` due reminders after `after` (`which`: due_reminders'
+    choice of them), or all of them with `people` (a digest phase's): (task id,
+    recipient id, aware due_at) rows."""
+    limit = None if which.get("people") is not None else plan.batch_size
+    rows = fetch(*due_reminders(plan, after=after, limit=limit, **which))
     return [(task_id, recipient, aware(due)) for task_id, recipient, due in rows]
 
 
-def due_now(plan: RunPlan) -> Iterator[tuple]:
-    """Every reminder a run with this plan would claim now, batch by batch: (task id,
-    recipient id, due_at) rows."""
+def due_now(plan: RunPlan, *, held: bool = False) -> Iterator[tuple]:
+    """Every reminder a run with this plan would claim now (`held`: would hold for
+    quiet hours instead), batch by batch: (task id, recipient id, due_at) rows."""
+    if held and not plan.quiet:
+        return
     after = None
     while True:
-        batch = next_batch(plan, after=after)
+        batch = next_batch(plan, after=after, held=held)
         yield from batch
         if len(batch) < plan.batch_size:
             return
         after = Keyset(due_at=batch[-1][2], task_id=batch[-1][0], recipient_id=batch[-1][1])
 
 
+def digest_people(plan: RunPlan, *, not_runs: Sequence) -> list:
+    """The people who get a digest and have due reminders in the plan's window, less
+    those of the runs `not_runs`, in order."""
+    sql, params = due_reminders(plan, ordered=False, digests=True, not_runs=not_runs)
+    rows = fetch(f"SELECT DISTINCT recipient FROM ({sql}) d ORDER BY recipient", params)  # noqa: S608
+    return [person for (person,) in rows]
+
+
 def count_due(plan: RunPlan) -> int:
     sql, params = due_reminders(plan, ordered=False)
     ((count,),) = fetch(f"SELECT count(*) FROM ({sql}) d", params)  # noqa: S608
+    return count
+
+
+def count_without_recipient(plan: RunPlan) -> int:
+    """Open tasks due in the window that name nobody to remind (no owner, and no
+    fallback owner): no reminder is selected for them; a run reports how many."""
+    rows, params = _reminder_rows(task_roles(), plan, start=plan.start)
+    params |= {"start": db_datetime(plan.start), "end": db_datetime(plan.end)}
+    sql = (
+        f"SELECT count(*) FROM ({rows}) c WHERE c.recipient IS NULL "  # noqa: S608
+        "AND c.due_at >= %(start)s AND c.due_at <= %(end)s"
+    )
+    ((count,),) = fetch(sql, params)
     return count
 
 

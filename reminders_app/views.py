@@ -4,10 +4,9 @@ one-click unsubscribe link each reminder mail carries."""
 
 import hmac
 
-from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import DatabaseError, connection
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
@@ -28,6 +27,7 @@ RUN_FIELDS = {
     "run_id",
     "trigger",
     "status",
+    "outcome",
     "started_at",
     "finished_at",
     "heartbeat_at",
@@ -36,7 +36,7 @@ RUN_FIELDS = {
     *COUNT_FIELDS,
     "error",
 }
-SCHEDULE_FIELDS = {"name", "func", "next_run", "repeats", "paused"}
+SCHEDULE_FIELDS = {"id", "name", "next_run", "repeats", "paused"}
 PUBLIC_HEALTH = {
     "status": None,
     "healthy": None,
@@ -88,7 +88,13 @@ def healthz(request):
     """200 when the reminder worker is healthy or starting (a fresh deploy before its
     first run), 503 when not; JSON either way. No login: it names no person and no
     task."""
-    health = check_health()
+    try:
+        health = check_health()
+    except DatabaseError as exc:  # the facts live there (and the ORM broker's queue)
+        problem = f"the database cannot be reached ({type(exc).__name__})"
+        return JsonResponse(
+            {"status": "unhealthy", "healthy": False, "problems": [problem]}, status=503
+        )
     return JsonResponse(public_health(health.as_dict()), status=200 if health.healthy else 503)
 
 
@@ -120,18 +126,20 @@ def unsubscribe(request, token: str):
     """GET shows a confirm button and changes nothing (link scanners fetch links);
     POST, from that button or a mail provider's one-click, turns reminder mail off
     for the user the signed token names. A forged or altered token changes nothing:
-    400; a token for a user who no longer exists: 404."""
+    400; one past its lifetime (preferences.UNSUBSCRIBE_MAX_AGE): 410; one for a
+    person deleted, erased or at another address since: 404."""
     try:
-        user_id = preferences.user_id_from_token(token)
+        user = preferences.user_from_token(token)
+    except signing.SignatureExpired:
+        return unsubscribe_page(request, "expired", status=410)
     except signing.BadSignature:
         return unsubscribe_page(request, "invalid", status=400)
-    person = get_user_model().objects.filter(pk=user_id).select_related("reminder_preference")
-    if (person := person.first()) is None:
-        raise Http404("no such user")
+    if user is None:
+        return unsubscribe_page(request, "gone", status=404)
     # In the language of the mail the link came in, whatever the browser asks for.
-    language = ReminderPreference.of(person).preferred_language
+    language = ReminderPreference.of(user).preferred_language
     if request.method == "POST":
-        preferences.unsubscribe(user_id)
+        preferences.unsubscribe(user.pk)
         return unsubscribe_page(request, "done", language=language)
     return unsubscribe_page(request, "confirm", language=language)
 

@@ -3,6 +3,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import admin
 from django.db.models import Value
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -36,9 +37,10 @@ class DueFilter(admin.SimpleListFilter):
     parameter_name = "due"
 
     def lookups(self, request, model_admin):
+        hours = settings.REMINDER_WINDOW_HOURS
         return [
             ("overdue", "Overdue"),
-            ("window", f"Within {settings.REMINDER_WINDOW_HOURS:g} hours"),
+            ("window", f"Within {hours:g} hour{pluralize(hours)}"),
         ]
 
     def queryset(self, request, queryset):
@@ -94,7 +96,8 @@ class TaskAdmin(admin.ModelAdmin):
         searches titles."""
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
-        if term.isascii() and term.isdigit() and int(term) <= MAX_ID:
+        # Digits only, and no more than an id can have: int() refuses 4,300 and more.
+        if term.isascii() and term.isdigit() and len(term) <= 19 and int(term) <= MAX_ID:
             results |= queryset.filter(pk=int(term))
         return results, may_have_duplicates
 

@@ -18,14 +18,25 @@ import time
 import redis
 from django_q.brokers import Broker
 from django_q.brokers.redis_broker import Redis
+from django_q.conf import Conf
 
 logger = logging.getLogger(__name__)
 
 RETRY_EVERY = 5  # seconds between attempts while Redis is unreachable
+# Seconds a connection attempt, and any one command, may take: a server that stopped
+# answering fails the health check and Send now in seconds, not in minutes. Above the
+# queue reader's wait for a task (1 s). Options in the URL win.
+CONNECT_TIMEOUT, COMMAND_TIMEOUT = 5, 10
 
 
 class PatientRedis(Redis):
     unreachable = False  # per process: each logs its own outage once
+
+    @staticmethod
+    def get_connection(list_key: str = None) -> redis.Redis:
+        return redis.from_url(
+            Conf.REDIS, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT
+        )
 
     def ping(self) -> bool:
         """At cluster start: start anyway; the queue reader says Redis is away."""

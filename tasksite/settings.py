@@ -39,19 +39,31 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 
 _DEV_SECRET_KEY = "django-insecure-development-key-not-for-production"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or _DEV_SECRET_KEY
+# Keys retired by a rotation, newest first: what they signed (sessions, the unsubscribe
+# links in mail already sent) stays valid while they are listed (docs/deploy.md).
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", "")
+
+
+def _weak(key: str) -> bool:
+    """What Django's check --deploy calls weak (security.W009, W025)."""
+    return len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-")
+
+
 if not DEBUG:
-    # What Django's check --deploy calls strong (security.W009); the key is never echoed.
+    # Keys are never echoed, only their length.
     if SECRET_KEY == _DEV_SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
-    if (
-        len(SECRET_KEY) < 50
-        or len(set(SECRET_KEY)) < 5
-        or SECRET_KEY.startswith("django-insecure-")
-    ):
+    if _weak(SECRET_KEY):
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY must be at least 50 random characters when DJANGO_DEBUG is false "
             f"(it has {len(SECRET_KEY)})"
         )
+    for _number, _key in enumerate(SECRET_KEY_FALLBACKS, 1):
+        if _weak(_key):
+            raise ImproperlyConfigured(
+                f"DJANGO_SECRET_KEY_FALLBACKS: key {_number} of {len(SECRET_KEY_FALLBACKS)} "
+                f"must be at least 50 random characters (it has {len(_key)})"
+            )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 
@@ -89,6 +101,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Before django_q: its `qcluster` runs this project's cluster (tasksite/worker/cluster.py).
+    "tasksite.worker",
     "django_q",
     "axes",  # login lockout; its AccessAttempt admin shows and resets lockouts
     "anymail",  # providers' bounce and complaint webhooks (tasksite/urls.py)
@@ -313,6 +327,22 @@ REMINDER_WORKERS = env_number(
 )
 
 # --- Logging: one JSON object per line on stderr, from every logger ----------
+# Django's SuspiciousOperation and its subclasses (core, admin, sessions), each logged
+# under django.security.<class name>.
+SUSPICIOUS_OPERATIONS = [
+    "SuspiciousOperation",
+    "DisallowedHost",
+    "DisallowedRedirect",
+    "RequestDataTooBig",
+    "TooManyFieldsSent",
+    "TooManyFilesSent",
+    "SuspiciousMultipartForm",
+    "SuspiciousFileOperation",
+    "DisallowedModelAdminLookup",
+    "DisallowedModelAdminToField",
+    "SuspiciousSession",
+    "InvalidSessionKey",
+]
 # Python's warnings too (tasksite/log_format.py).
 LOGGING_CONFIG = "tasksite.log_format.configure"
 LOGGING = {
@@ -329,8 +359,14 @@ LOGGING = {
     "loggers": {
         # Django's own loggers propagate to the root handler above.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
-        # A request for a host not in ALLOWED_HOSTS: one WARNING line, no traceback.
-        "django.security.DisallowedHost": {"filters": ["client_error"], "propagate": True},
+        # A client's bad request (a Host not in ALLOWED_HOSTS, an admin lookup or
+        # to_field not allowed, a body too big...): Django answers 400 and logs the
+        # SuspiciousOperation to django.security.<its class> at ERROR with a
+        # traceback; here one WARNING line.
+        **{
+            f"django.security.{name}": {"filters": ["client_error"], "propagate": True}
+            for name in SUSPICIOUS_OPERATIONS
+        },
         # /healthz or /readyz answering 503: one WARNING line.
         "django.request": {"filters": ["probe_unavailable"], "propagate": True},
     },

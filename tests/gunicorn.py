@@ -3,8 +3,11 @@
 import re
 import subprocess
 import sys
+import urllib.request
 from contextlib import contextmanager
+from http.cookiejar import CookieJar
 from pathlib import Path
+from urllib.parse import urlencode
 
 import psycopg
 from django.db import connection
@@ -85,3 +88,26 @@ def gunicorn(env: dict[str, str], log: Path, *args: str):
         ).group(1)
     finally:
         stop(server)
+
+
+def fetch(url, headers=None, opener=None, data=None):
+    """A request to the server; urllib raises HTTPError for a 4xx or 5xx answer."""
+    request = urllib.request.Request(url, headers=headers or {}, data=data)
+    return (opener or urllib.request.build_opener()).open(request, timeout=30)
+
+
+def csrf_token(page: str) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+
+def log_in(address: str, username: str, password: str):
+    """An opener holding the session of `username`, logged in through the admin's
+    login form; and the address and text of the page the login led to."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    with fetch(f"{address}/admin/login/", opener=opener) as page:
+        token = csrf_token(page.read().decode())
+    form = {"username": username, "password": password, "csrfmiddlewaretoken": token}
+    with fetch(
+        f"{address}/admin/login/?next=/admin/", opener=opener, data=urlencode(form).encode()
+    ) as response:
+        return opener, response.url, response.read().decode()

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from django.db import connection
@@ -175,7 +175,9 @@ class Clusters:
         and dies of the signal: that says nothing about how a running one stops."""
         self.wait_running()
         statuses = stop(*(proc for proc, _ in self.running))
-        for _, log in self.running:
+        for proc, log in self.running:
+            with suppress(ProcessLookupError):  # what a cluster killed at the timeout left
+                os.killpg(proc.pid, signal.SIGKILL)
             log.close()
         self.running = []
         assert set(statuses) <= {0}, f"exit statuses {statuses}\n{self.output()}"

@@ -2,12 +2,14 @@
 pages find reminders quickly."""
 
 import html
+import logging
 import os
 import re
 import subprocess
 import sys
 import uuid
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -639,6 +641,46 @@ def test_rows_whose_task_or_person_was_deleted_stay_listed_at_the_same_cost(clie
     assert page.text.count(" · deleted person") == 10
 
 
+def test_every_page_copes_with_reminders_whose_task_or_person_is_gone(client, superuser, settings):
+    """A real run's reminders, then their task deleted, their person deleted (with
+    their tasks), and a person deleted from a task that stays: every page that reads
+    the trail answers, none with a 500."""
+    from django.core.management import call_command
+
+    from reminders_app.jobs import process_reminders
+
+    due = timezone.now() + H
+    task_gone, person_gone, kept = TaskFactory.create_batch(3, due_at=due)
+    helper = UserFactory()
+    kept_for_helper = ReminderLogFactory(task=kept, recipient=helper, due_at=due - H)
+    run_id = process_reminders()["run_id"]
+    Task.objects.filter(pk=task_gone.pk).delete()
+    get_user_model().objects.filter(pk__in=[person_gone.owner_id, helper.pk]).delete()
+    client.force_login(superuser)
+    settings.DEBUG = True  # /metrics without a token
+
+    pages = [
+        reverse("admin:index"),  # health and charts
+        run_changelist(),
+        reverse("admin:reminders_app_reminderrun_change", args=[run_id]),
+        log_changelist(),
+        f"{log_changelist()}?run__id__exact={run_id}",
+        *(
+            reverse("admin:reminders_app_reminderlog_change", args=[pk])
+            for pk in ReminderLog.objects.values_list("pk", flat=True)
+        ),
+        task_changelist(),
+        reverse("admin:tasks_app_task_change", args=[kept.pk]),
+        "/metrics",
+    ]
+    for url in pages:
+        assert client.get(url).status_code == 200, url
+    assert client.get("/healthz").status_code in {200, 503}
+    call_command("reminders_status", stdout=open(os.devnull, "w"))
+    page = client.get(reverse("admin:tasks_app_task_change", args=[kept.pk])).text
+    assert f"{kept_for_helper.recipient_id} · deleted person" in re.sub(r"<[^>]+>", "", page)
+
+
 # --- The admin home --------------------------------------------------------------
 
 
@@ -1071,3 +1113,104 @@ def test_a_host_without_a_task_model_gets_the_system_check_not_a_traceback(tmp_p
         "?: (reminders_app.E003) REMINDER_TASK_MODEL is not set: name the model your tasks "
         "are, such as REMINDER_TASK_MODEL = 'todo.Item' (docs/reusable-app.md)"
     ) in message_lines(checked.stderr)
+
+
+# --- Odd input: a 4xx, never a 500 -----------------------------------------------------
+
+
+def test_view_on_site_with_an_id_a_run_cannot_have_is_a_404(client, viewer):
+    """The admin's /admin/r/<content type>/<id>/: a run's id is a UUID."""
+    from django.contrib.contenttypes.models import ContentType
+
+    run = ReminderRunFactory()
+    runs_type = ContentType.objects.get_for_model(ReminderRun).pk
+    reminders_type = ContentType.objects.get_for_model(ReminderLog).pk
+    client.force_login(viewer)
+
+    for object_id in ["not-a-uuid", "123", str(run.pk)]:
+        assert client.get(f"/admin/r/{runs_type}/{object_id}/").status_code == 404, object_id
+    assert client.get(f"/admin/r/{reminders_type}/abc/").status_code == 404
+    assert client.get("/admin/r/x/1/").status_code == 404
+
+
+@pytest.mark.parametrize("changelist", [log_changelist, task_changelist, run_changelist])
+def test_a_search_of_5000_digits_finds_nothing_without_error(client, superuser, changelist):
+    """int() refuses a number of 4,300 digits or more."""
+    ReminderLogFactory()
+    client.force_login(superuser)
+
+    response = client.get(changelist(), {"q": "1" * 5000})
+
+    assert response.status_code == 200
+    assert shown(response) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        lambda: f"{task_changelist()}?owner__email__startswith=a",
+        lambda: f"{log_changelist()}?recipient__password__startswith=p",
+        lambda: f"{run_changelist()}?reminders__task__title__contains=x",
+    ],
+    ids=["task owner's address", "recipient's password", "reminders' titles"],
+)
+def test_a_lookup_the_admin_refuses_is_a_400_and_one_warning_line(client, superuser, caplog, url):
+    client.force_login(superuser)
+
+    with caplog.at_level(logging.INFO):
+        response = client.get(url())
+
+    assert response.status_code == 400
+    (record,) = [r for r in caplog.records if r.name.startswith("django.security.")]
+    assert (record.name, record.levelname) == (
+        "django.security.DisallowedModelAdminLookup",
+        "WARNING",
+    )
+    assert record.exc_info is None and not record.exc_text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# --- True words ------------------------------------------------------------------------
+
+
+def test_a_run_whose_reminders_all_failed_does_not_read_succeeded(client, viewer):
+    """Its status stays `succeeded` (nothing stopped it); every page says what happened."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    run = ReminderRunFactory(selected=1, failed=1)
+    client.force_login(viewer)
+
+    listed = client.get(run_changelist()).text
+    page = client.get(reverse("admin:reminders_app_reminderrun_change", args=[run.pk])).text
+    home = client.get(reverse("admin:index")).text
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("reminders_status", stdout=out)
+    facts = client.get("/healthz").json()["last_finished"]
+
+    assert '<td class="field-status_shown">Finished with 1 failed</td>' in listed
+    assert field_text(page, "status_shown") == "Finished with 1 failed"
+    last_run = home.split('id="reminder-last-run"', 1)[1].split("</td>", 1)[0]
+    assert "<strong>Finished with 1 failed</strong>" in last_run
+    assert "Succeeded" not in last_run
+    assert f"run {run.pk} (schedule) finished with 1 failed at" in out.getvalue()
+    assert (facts["status"], facts["outcome"]) == ("succeeded", "finished with 1 failed")
+
+
+def test_counts_of_one_read_in_the_singular(client, viewer, settings):
+    settings.REMINDER_WINDOW_HOURS = 1
+    settings.REMINDER_MAX_ATTEMPTS = 1
+    run = ReminderRunFactory(selected=1, sent=1)
+    failed = ReminderLogFactory(status=ReminderLog.Status.FAILED, sent_at=None, attempts=1, run=run)
+    client.force_login(viewer)
+
+    run_page = client.get(reverse("admin:reminders_app_reminderrun_change", args=[run.pk])).text
+    home = client.get(reverse("admin:index")).text
+    tasks = client.get(task_changelist()).text
+
+    assert "What this run did with the 1 reminder it selected" in run_page
+    assert "Duration of the last run (seconds, UTC)" in home
+    assert "One bar for each of the last 1 finished run, oldest first" in home
+    assert "(1 of 1 attempt made)" in field_text(reminder_page(client, failed), "retry")
+    assert "Within 1 hour<" in tasks

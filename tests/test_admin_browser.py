@@ -172,7 +172,7 @@ def test_the_runs_list_fits_1400_px(live_server, browser):
     first_row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr")
     link = first_row.find_element(By.LINK_TEXT, "reminders")
     assert link.is_displayed() and link.rect["x"] + link.rect["width"] <= width
-    status = first_row.find_element(By.CSS_SELECTOR, "td.field-status")
+    status = first_row.find_element(By.CSS_SELECTOR, "td.field-status_shown")
     assert status.rect["x"] + status.rect["width"] <= width
     short_id = first_row.find_element(By.CSS_SELECTOR, "th.field-short_id a")
     assert len(short_id.text) == 8
@@ -265,6 +265,7 @@ def test_the_demo_staff_user_finds_preferences_tasks_by_id_and_failures_for_good
 
     settings.DEBUG = True  # seed_demo is for development only
     call_command("seed_demo", stdout=open(os.devnull, "w"))
+    call_command("send_reminders", stdout=open(os.devnull, "w"))  # as `make demo` does
     demo = get_user_model().objects.get(username="demo")
 
     # the user page, with the preference section: seen with the README's login
@@ -277,6 +278,13 @@ def test_the_demo_staff_user_finds_preferences_tasks_by_id_and_failures_for_good
     assert "Reminder preference: Europe/Paris, mail on" in section.text
     assert "of user" not in section.text and "REMINDER_" not in section.text
     screenshot(browser, "admin-demo-user-page.png", full_page=True)
+
+    # the home page: the worker's health and the week the demo's history makes
+    browser.get(f"{live_server.url}{reverse('admin:index')}")
+    assert browser.find_element(By.ID, "chart-run-lags-title").text == (
+        "Lag of the last 48 runs (seconds, UTC)"
+    )
+    screenshot(browser, "admin-demo-home.png", full_page=True)
 
     # the task list: an id column, and a task found by the id the trail shows
     browser.set_window_size(1400, 1000)
@@ -299,7 +307,7 @@ def test_the_demo_staff_user_finds_preferences_tasks_by_id_and_failures_for_good
     assert NO_ADDRESS in recipient
     screenshot(browser, "admin-reminder-failed-for-good.png", full_page=True)
 
-    # a run from the command has no lag: "-", as every other empty field
+    # the run of `make demo`'s command has no lag: "-", as every other empty field
     browser.set_window_size(1400, 1000)
     run = ReminderRun.objects.filter(lag=None).first()
     browser.get(

@@ -17,14 +17,22 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Failure, Schedule, Success
 
+from reminders_app.allowed import JOB_ONLY_MESSAGE, refusal
 from reminders_app.health import check_health
-from reminders_app.schedule import JOB_FUNC
+from reminders_app.schedule import JOB_FUNC, PART_FUNC
 from tests.factories import UserFactory
 from tests.smtp import free_port, send_mail_to
 
 pytestmark = pytest.mark.django_db
 
 ROGUE = {"os.system": "'touch /tmp/owned'", "subprocess.call": "['touch', '/tmp/owned']"}
+# A function the operator listed in Q_CLUSTER_ALLOWED_FUNCTIONS, for schedules of their own.
+LISTED = "django.core.management.call_command"
+
+
+@pytest.fixture(autouse=True)
+def _listed(settings):
+    settings.Q_CLUSTER_ALLOWED_FUNCTIONS = (LISTED,)
 
 
 def staff_with(*codenames: str):
@@ -37,16 +45,20 @@ def staff_with(*codenames: str):
 def existing(db):
     """A schedule of an allowed function, as an operator would keep one."""
     return Schedule.objects.create(
-        name="cleanup", func=JOB_FUNC, schedule_type=Schedule.DAILY, next_run=timezone.now()
+        name="cleanup",
+        func=LISTED,
+        args="'clearsessions'",
+        schedule_type=Schedule.DAILY,
+        next_run=timezone.now(),
     )
 
 
 def form(**fields) -> dict:
     return {
         "name": "innocent",
-        "func": JOB_FUNC,
+        "func": LISTED,
         "hook": "",
-        "args": "",
+        "args": "'clearsessions'",
         "kwargs": "",
         "schedule_type": Schedule.ONCE,
         "repeats": "-1",
@@ -89,7 +101,7 @@ def test_no_staff_may_change_a_schedule_to_another_function(client, existing, wh
 
     assert refused(response, func)
     existing.refresh_from_db()
-    assert (existing.func, existing.args) == (JOB_FUNC, None)
+    assert (existing.func, existing.args) == (LISTED, "'clearsessions'")
 
 
 def test_a_hook_must_be_allowed_too(client):
@@ -101,17 +113,13 @@ def test_a_hook_must_be_allowed_too(client):
     assert not Schedule.objects.filter(name="innocent").exists()
 
 
-def test_a_function_listed_in_the_setting_may_be_scheduled(client, settings):
-    settings.Q_CLUSTER_ALLOWED_FUNCTIONS = ("django.core.management.call_command",)
+def test_a_function_listed_in_the_setting_may_be_scheduled(client):
     client.force_login(staff_with("add_schedule"))
 
-    response = client.post(
-        reverse("admin:django_q_schedule_add"),
-        form(func="django.core.management.call_command", args="'clearsessions'"),
-    )
+    response = client.post(reverse("admin:django_q_schedule_add"), form())
 
     assert response.status_code == 302, response.context and response.context["errors"]
-    assert Schedule.objects.get(name="innocent").func == "django.core.management.call_command"
+    assert Schedule.objects.get(name="innocent").func == LISTED
 
 
 # --- A row written straight into the table: check, status and /healthz name it ------
@@ -131,10 +139,12 @@ def test_check_deploy_names_a_schedule_of_another_function_as_an_error(rogue_row
 
     assert "SystemCheckError" in type(raised.value).__name__
     assert (
-        "(reminders_app.E002) The schedule 'rogue' runs 'os.system', which the cluster "
-        "refuses to run"
+        f"(reminders_app.E002) The schedule #{rogue_row.pk} names a function or hook the "
+        "cluster refuses to run: delete it, or list its function in "
+        "Q_CLUSTER_ALLOWED_FUNCTIONS (its function is 'os.system')."
     ) in str(raised.value)
     assert "touch" not in str(raised.value)
+    assert "rogue" not in str(raised.value)
 
 
 def test_a_refused_schedule_stops_neither_check_nor_migrate(rogue_row):
@@ -164,8 +174,8 @@ def test_with_the_guard_off_nothing_is_refused(client, settings, hourly_schedule
     assert not any("refuses" in problem for problem in check_health().problems)
 
 
-def test_status_and_healthz_name_it(client, rogue_row):
-    problem = "the schedule 'rogue' runs 'os.system', which the cluster refuses to run"
+def test_status_and_healthz_name_it_by_its_id_alone(client, rogue_row):
+    problem = f"the schedule #{rogue_row.pk} names a function or hook the cluster refuses"
     out = StringIO()
     with pytest.raises(CommandError) as raised:
         call_command("reminders_status", stdout=out)
@@ -174,7 +184,8 @@ def test_status_and_healthz_name_it(client, rogue_row):
     assert raised.value.returncode == 1
     assert f"problem: {problem}" in out.getvalue()
     assert any(p.startswith(problem) for p in health["problems"])
-    assert "touch" not in out.getvalue() + str(health)
+    for typed in ("touch", "rogue", "os.system"):
+        assert typed not in out.getvalue() + str(health)
 
 
 def test_the_reminder_schedule_hijacked_is_warned_about_not_an_error(hourly_schedule):
@@ -217,3 +228,44 @@ def test_only_superusers_are_offered_resubmit(client, stored_tasks, model):
     posted = client.post(url, {"action": "resubmit_task", "_selected_action": ["a" * 32]})
     assert posted.status_code in (200, 302)
     assert Failure.objects.count() == 1  # FailAdmin's resubmit deletes what it queues
+
+
+# --- The job runs only as the app queues it -------------------------------------------
+
+
+def task(**fields) -> dict:
+    return {"id": "t", "func": JOB_FUNC, "args": (), "kwargs": {}} | fields
+
+
+@pytest.mark.parametrize(
+    "queued",
+    [
+        task(group="send-due-reminders", kwargs={"scheduled_for": "2026-03-10T12:00:00+00:00"}),
+        task(kwargs={"trigger": "admin"}),  # Send now
+        task(func=PART_FUNC, kwargs={"run_id": "r", "part": 1, "slices": [], "grace": 5}),
+    ],
+    ids=["its schedule", "send now", "a part"],
+)
+def test_the_job_as_the_app_queues_it_runs(queued):
+    assert refusal(queued) is None
+
+
+@pytest.mark.parametrize(
+    "queued",
+    [
+        task(group="yearly sweep"),  # another schedule's, whatever its arguments
+        task(group=12),  # a schedule without a name: django-q2 groups it by id
+        task(kwargs={"trigger": "admin", "window_hours": 876000}),
+        task(args=("2026-03-10",)),
+        task(func=PART_FUNC, kwargs={"run_id": "r", "now": "1970-01-01"}),
+    ],
+    ids=["another schedule", "an unnamed one", "a window of years", "positional", "a part"],
+)
+def test_the_job_called_otherwise_is_refused(queued):
+    assert refusal(queued) == JOB_ONLY_MESSAGE
+
+
+def test_with_the_guard_off_the_job_may_be_called_with_any_arguments(settings):
+    settings.Q_CLUSTER_ALLOWED_FUNCTIONS = None
+
+    assert refusal(task(group="host's own", kwargs={"window_hours": 48})) is None

@@ -147,9 +147,10 @@ def test_a_cluster_refuses_functions_that_are_not_allowed_and_keeps_sending(
 ):
     """Rows written straight into the tables, one before the cluster starts (it starts
     all the same) and the others while it runs: schedules of os.system and
-    subprocess.call (one asking to run in-process) and a queued task of os.system.
-    None runs; each is one ERROR line naming it, never its arguments; the reminder job
-    due with them runs as usual."""
+    subprocess.call (one asking to run in-process), one of the reminder job with a
+    window of years, and a queued task of os.system. None runs; each is one ERROR line
+    naming it by id, never its arguments or name; the reminder job due with them runs
+    as usual."""
     markers = tmp_path_factory.mktemp("markers")
     tasks = due_tasks(5)
     due = timezone.now() - timedelta(minutes=1)
@@ -169,6 +170,7 @@ def test_a_cluster_refuses_functions_that_are_not_allowed_and_keeps_sending(
             "args": repr((["touch", str(markers / "call")],)),
             "kwargs": "q_options={'sync': True}",
         },
+        "rogue-job": {"func": "reminders_app.jobs.process_reminders", "kwargs": "window_hours=8e5"},
     }
     for name, fields in rogue.items():
         Schedule.objects.create(name=name, schedule_type=Schedule.HOURLY, next_run=due, **fields)
@@ -178,27 +180,37 @@ def test_a_cluster_refuses_functions_that_are_not_allowed_and_keeps_sending(
     async_task("os.system", f"touch {markers / 'queued'}", task_name="rogue-queued")
 
     wait_for(
-        lambda: settled(1) and Failure.objects.count() == 4,
-        what=f"the run and four refusals\n{clusters.output()}",
+        lambda: settled(1) and Failure.objects.count() == 5,
+        what=f"the run and five refusals\n{clusters.output()}",
     )
     clusters.stop()
 
     assert list(markers.iterdir()) == []
     assert reminders_per_task() == dict.fromkeys(tasks, 1)
     failures = {f.group or f.name: f for f in Failure.objects.all()}
-    assert set(failures) == {"rogue-early", "rogue-system", "rogue-call", "rogue-queued"}
-    for failure in failures.values():
-        assert failure.result.startswith(f"refused: {failure.func!r} is not a function")
+    assert set(failures) == {
+        "rogue-early",
+        "rogue-system",
+        "rogue-call",
+        "rogue-queued",
+        "rogue-job",
+    }
+    for name, failure in failures.items():
+        refused = "refused: only the schedule 'send-due-reminders' runs the reminder job"
+        if name != "rogue-job":
+            refused = f"refused: {failure.func!r} is not a function"
+        assert failure.result.startswith(refused)
         assert (failure.args, failure.kwargs) == ((), {})
+    assert not ReminderRun.objects.exclude(window_end__lt=timezone.now() + INTERVAL * 25)
     log = "\n".join(path.read_text() for path in clusters.logs.iterdir())
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     refused = [line for line in lines if line.get("event") == "task_refused"]
-    assert sorted(line["schedule"] or line["task_name"] for line in refused) == [
-        "rogue-call",
-        "rogue-early",
-        "rogue-queued",
-        "rogue-system",
-    ]
+    schedules = dict(Schedule.objects.values_list("name", "pk"))
+    assert sorted(line["schedule_id"] or 0 for line in refused) == sorted(
+        [schedules[name] for name in ("rogue-early", "rogue-system", "rogue-call", "rogue-job")]
+        + [0]  # the queued task: no schedule
+    )
     assert all(line["level"] == "ERROR" for line in refused)
     errors = [line for line in lines if line["level"] == "ERROR"]
     assert not [line for line in errors if "touch" in str(line) or "Traceback" in str(line)]
+    assert not [line for line in refused if "rogue" in str(line)]

@@ -1,17 +1,22 @@
-"""deploy/: the example environment names every variable the settings read, and the
-settings accept it as it stands, deploy checks included."""
+"""deploy/ and docs/deploy.md: the example environment names every variable the
+settings read, and the settings accept it as it stands, deploy checks included; the
+guide's commands, paths, proxy and lock agree with the files and the code."""
 
 import os
 import re
 import subprocess
 
+import pytest
+
 from tests.processes import PROJECT, STRONG_SECRET_KEY, run_manage
 
 EXAMPLE = PROJECT / "deploy" / "reminders.env.example"
-READER = re.compile(
-    r"(?:env_bool|env_number|env_list|env_non_negative|env_choice|env_basic_auth"
-    r'|os\.environ\.get)\(\s*"([A-Z_]+)"'
-)
+GUIDE = PROJECT / "docs" / "deploy.md"
+UNITS = ("reminders-web.service", "reminders-worker.service")
+# Every reader in tasksite/env.py (env_bool, env_url, env_redis_url...), and os.environ.
+READER = re.compile(r'(?:env_\w+|os\.environ\.get)\(\s*"([A-Z][A-Z0-9_]+)"')
+# gunicorn's own, which the example sets for the web process.
+GUNICORN_OWN = {"WEB_CONCURRENCY", "PORT"}
 
 
 def example_variables() -> dict[str, str]:
@@ -107,3 +112,106 @@ def test_the_web_unit_and_make_serve_start_gunicorn_with_its_json_log_config():
 
     assert "gunicorn -c tasksite/gunicorn.conf.py tasksite.wsgi" in unit
     assert "gunicorn -c tasksite/gunicorn.conf.py tasksite.wsgi" in makefile
+
+
+# --- The guide (docs/deploy.md) -------------------------------------------------------
+
+
+def settings_read() -> set[str]:
+    return set(READER.findall((PROJECT / "tasksite" / "settings.py").read_text()))
+
+
+def guide_code() -> str:
+    """The guide's fenced blocks, each line once."""
+    return "\n".join(re.findall(r"^```[^\n]*\n(.*?)^```", GUIDE.read_text(), re.M | re.S))
+
+
+def test_every_variable_the_guide_names_is_one_the_settings_read():
+    named = set(
+        re.findall(
+            r"\b((?:DJANGO|REMINDER|Q_CLUSTER|EMAIL)_[A-Z0-9_]+|DATABASE_URL|SITE_URL"
+            r"|METRICS_TOKEN|DEFAULT_FROM_EMAIL|WEB_CONCURRENCY|PORT)\b",
+            GUIDE.read_text(),
+        )
+    )
+
+    assert {"DJANGO_SECURE_PROXY_SSL_HEADER", "Q_CLUSTER_REDIS"} <= named  # the pattern works
+    assert named - settings_read() - GUNICORN_OWN == set()
+    assert named - set(example_variables()) == set()
+
+
+def test_the_units_run_as_the_user_in_the_directory_with_the_environment_the_guide_makes():
+    code = guide_code()
+    user = re.search(r"^useradd .* (\S+)$", code, re.M).group(1)
+    home = re.search(r"--home-dir (\S+)", code).group(1)
+    cloned_to = re.search(r"git clone \S+ (\S+)", code).group(1)
+    env_file = re.search(r"install -m 640 -g \S+ deploy/reminders.env.example (\S+)", code)
+    sourced = re.search(r"set -a; \. (\S+); set \+a; cd (\S+) &&", code)
+
+    assert home == cloned_to == sourced.group(2)
+    assert env_file.group(1) == sourced.group(1)
+    for name in UNITS:
+        unit = dict(
+            line.split("=", 1)
+            for line in (PROJECT / "deploy" / name).read_text().splitlines()
+            if re.match(r"[A-Z]\w*=", line)
+        )
+        assert (unit["User"], unit["Group"]) == (user, user), name
+        assert unit["WorkingDirectory"] == cloned_to, name
+        assert unit["EnvironmentFile"] == env_file.group(1), name
+        assert unit["ExecStart"].startswith(f"{cloned_to}/.venv/bin/"), name
+        assert f"cp deploy/{name}" in code or f"deploy/{name} " in code, name
+    (enabled,) = re.findall(r"systemctl daemon-reload && systemctl enable --now (.+)$", code, re.M)
+    assert sorted(f"{unit}.service" for unit in enabled.split()) == sorted(UNITS)
+
+
+def test_the_guide_installs_the_runtime_lock_with_its_hashes_and_no_test_tool():
+    code = guide_code()
+    installs = re.findall(r"pip install (.+)$", code, re.M)
+
+    assert installs and set(installs) == {"--require-hashes -r requirements-deploy.lock"}
+    for development in ("make install", "requirements.lock", "requirements-dev", "sudo "):
+        assert development not in GUIDE.read_text(), development
+
+
+def test_the_runtime_lock_holds_no_test_tool():
+    lock = PROJECT / "requirements-deploy.lock"
+    if not lock.exists():
+        pytest.skip("requirements-deploy.lock is made with the locks' split (make lock)")
+    pinned = re.findall(r"^([a-z0-9][a-z0-9._-]*)==", lock.read_text().lower(), re.M)
+
+    assert {"django", "django-q2", "gunicorn"} <= set(pinned)
+    assert {"pytest", "selenium", "hypothesis", "ruff", "aiosmtpd"} & set(pinned) == set()
+    assert "--hash=sha256:" in lock.read_text()
+
+
+def test_the_caddy_example_matches_the_environment_file_and_the_web_unit():
+    site, upstream = re.search(
+        r"^(\S+) \{\n\treverse_proxy (\S+)\n\}$", guide_code(), re.M
+    ).groups()
+    web = (PROJECT / "deploy" / "reminders-web.service").read_text()
+    written = example_variables()
+
+    assert written["DJANGO_ALLOWED_HOSTS"] == site
+    assert f"--bind {upstream}" in web
+    assert "DJANGO_SECURE_PROXY_SSL_HEADER" in active_lines()  # set: Caddy sends the header
+    assert written["DJANGO_SECURE_PROXY_SSL_HEADER"] == "true"
+    # Caddy is the one proxy: the default; the public origin is the host Caddy passes on.
+    assert "DJANGO_TRUSTED_PROXIES" not in active_lines()
+    assert written["DJANGO_TRUSTED_PROXIES"] == "1"
+    assert "DJANGO_CSRF_TRUSTED_ORIGINS" not in active_lines()
+
+
+def test_the_guides_commands_and_addresses_exist():
+    """Each `manage.py` command the guide runs, with its flags, and each path it fetches."""
+    from django.core.management import get_commands, load_command_class
+    from django.urls import resolve
+
+    code = guide_code()
+    runs = re.findall(r"manage\.py (\w+)((?: --[\w-]+)*)", code)
+    assert {"migrate", "reminders_status", "send_reminders"} <= {name for name, _ in runs}
+    for name, flags in runs:
+        command = load_command_class(get_commands()[name], name)
+        command.create_parser("manage.py", name).parse_args(flags.split())
+    for path in re.findall(r"https?://[^/\s]+(/\w+)\b", code):
+        assert resolve(path).url_name in {"readyz", "healthz"}, path

@@ -144,3 +144,20 @@ def test_webhook_example_delivers_and_classifies_failures(settings, hook):
     settings.REMINDER_WEBHOOK_URL = f"http://127.0.0.1:{port}/200"
     with pytest.raises(RelayUnavailable):
         channel().deliver(reminder)
+
+
+def test_the_host_settings_snippet_gives_send_now_a_cache_every_process_shares():
+    """docs/reusable-app.md's Q_CLUSTER names a cache that is not the process's own, so
+    the admin's Send now (another process than the cluster) sees a running cluster."""
+    page = (ROOT / "docs" / "reusable-app.md").read_text()
+    snippet = next(
+        block for block in re.findall(r"```python\n(.*?)```", page, re.S) if "Q_CLUSTER" in block
+    )
+    settings = {}
+    exec(snippet, settings)  # the page's own example
+
+    cache = settings["CACHES"][settings["Q_CLUSTER"]["cache"]]
+    assert cache["BACKEND"] not in {
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
+    }

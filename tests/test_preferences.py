@@ -1,13 +1,17 @@
 """People's preferences and the one-click unsubscribe link (RFC 8058), through the
 real test client: no session, no CSRF token, as mail providers send it."""
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.test import Client
 
+from reminders_app.erasure import erase_user
 from reminders_app.models import ReminderPreference
-from reminders_app.preferences import unsubscribe_token, unsubscribe_url
+from reminders_app.preferences import UNSUBSCRIBE_SALT, unsubscribe_token, unsubscribe_url
 from tests.factories import TaskFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +38,7 @@ def mail_enabled(user) -> bool:
 
 def test_a_one_click_post_turns_mail_off_without_a_session(owner, provider):
     response = provider.post(
-        path_of(unsubscribe_url(owner.pk)),
+        path_of(unsubscribe_url(owner)),
         "List-Unsubscribe=One-Click",
         content_type="application/x-www-form-urlencoded",
     )
@@ -45,7 +49,7 @@ def test_a_one_click_post_turns_mail_off_without_a_session(owner, provider):
 
 
 def test_get_shows_a_confirm_button_and_changes_nothing(owner, provider):
-    response = provider.get(path_of(unsubscribe_url(owner.pk)))
+    response = provider.get(path_of(unsubscribe_url(owner)))
 
     assert response.status_code == 200
     assert '<form method="post">' in response.text
@@ -56,7 +60,7 @@ def test_get_shows_a_confirm_button_and_changes_nothing(owner, provider):
 def test_a_user_who_opted_out_keeps_other_preferences(owner, provider):
     ReminderPreference.objects.create(user=owner, time_zone="Europe/Oslo")
 
-    provider.post(path_of(unsubscribe_url(owner.pk)))
+    provider.post(path_of(unsubscribe_url(owner)))
 
     preference = ReminderPreference.objects.get(user=owner)
     assert (preference.time_zone, preference.email_enabled) == ("Europe/Oslo", False)
@@ -76,7 +80,7 @@ def test_a_user_who_opted_out_keeps_other_preferences(owner, provider):
 )
 def test_a_forged_or_altered_token_changes_nothing(owner, provider, forge):
     other = UserFactory()
-    token = forge(unsubscribe_token(owner.pk), other)
+    token = forge(unsubscribe_token(owner), other)
 
     response = provider.post(f"/unsubscribe/{token}/")
 
@@ -87,11 +91,68 @@ def test_a_forged_or_altered_token_changes_nothing(owner, provider, forge):
 
 def test_a_token_for_a_user_who_is_gone_is_404(provider):
     gone = UserFactory()
-    url = path_of(unsubscribe_url(gone.pk))
+    url = path_of(unsubscribe_url(gone))
     gone.delete()
 
     assert provider.post(url).status_code == 404
     assert not ReminderPreference.objects.exists()
+
+
+# --- How long a link lives, and for whom -------------------------------------------------
+
+OLD_KEY = "an-earlier-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG"
+NEW_KEY = "the-current-key-9876543210-zyxwvutsrqponmlkjihgfedcba-GFEDCBA"
+
+
+def test_a_link_works_for_six_months_then_says_it_expired(owner, provider):
+    url = path_of(unsubscribe_url(owner))
+
+    with time_machine.travel(timedelta(days=179)):
+        assert provider.get(url).status_code == 200
+    with time_machine.travel(timedelta(days=181)):
+        expired = provider.post(url)
+
+    assert expired.status_code == 410 and "This link has expired" in expired.text
+    assert mail_enabled(owner) is True
+
+
+def test_a_link_dies_with_the_persons_erasure_or_address(owner, provider):
+    erased, moved = owner, UserFactory()
+    urls = [path_of(unsubscribe_url(person)) for person in (erased, moved)]
+    erase_user(erased)
+    type(moved).objects.filter(pk=moved.pk).update(email="new@example.com")
+
+    for url in urls:
+        response = provider.post(url)
+        assert response.status_code == 404 and "no longer works" in response.text
+    assert not ReminderPreference.objects.filter(user=moved).exists()
+
+
+def test_a_link_of_version_1_0_works_until_it_expires_unless_its_person_was_erased(owner, provider):
+    """Mailed before links named the address: the user's id alone, signed and dated."""
+    other = UserFactory()
+    old = {
+        person: f"/unsubscribe/{signing.dumps(person.pk, salt=UNSUBSCRIBE_SALT)}/"
+        for person in (owner, other)
+    }
+    erase_user(other)
+
+    with time_machine.travel(timedelta(days=181)):
+        assert provider.post(old[owner]).status_code == 410
+    assert provider.post(old[other]).status_code == 404
+    assert provider.post(old[owner]).status_code == 200
+    assert mail_enabled(owner) is False
+
+
+def test_a_link_survives_a_key_rotation_while_the_old_key_is_a_fallback(owner, provider, settings):
+    settings.SECRET_KEY = OLD_KEY
+    url = path_of(unsubscribe_url(owner))
+    settings.SECRET_KEY = NEW_KEY
+
+    assert provider.get(url).status_code == 400  # the old key dropped: a forgery
+    settings.SECRET_KEY_FALLBACKS = [OLD_KEY]
+    assert provider.post(url).status_code == 200
+    assert mail_enabled(owner) is False
 
 
 def test_a_time_zone_must_be_an_iana_name(owner):

@@ -16,6 +16,11 @@ from reminders_app.schedule import JOB_FUNC
 pytestmark = pytest.mark.django_db
 
 
+def this_hour():
+    """The slot that began this hour (minute 0, as the schedule's every slot)."""
+    return timezone.now().replace(minute=0, second=0, microsecond=0)
+
+
 def health(client, status):
     response = client.get("/healthz")
     assert response.status_code == status, response.json()
@@ -33,7 +38,7 @@ def test_a_fresh_deploy_is_starting_not_failing(client, hourly_schedule):
 # django-q2's scheduler closes the connection it finds: a transaction of its own.
 @pytest.mark.django_db(transaction=True)
 def test_starting_lasts_while_the_first_task_waits_and_runs(client, hourly_schedule):
-    hourly_schedule.next_run = timezone.now() - timedelta(seconds=1)
+    hourly_schedule.next_run = this_hour()  # due now
     hourly_schedule.save()
     scheduler(broker=get_broker())  # queues the slot's task, as a cluster's scheduler does
     hourly_schedule.refresh_from_db()
@@ -51,7 +56,7 @@ def test_starting_lasts_while_the_first_task_waits_and_runs(client, hourly_sched
 # django-q2's scheduler closes the connection it finds: a transaction of its own.
 @pytest.mark.django_db(transaction=True)
 def test_a_first_task_that_ended_without_a_run_is_unhealthy(client, hourly_schedule):
-    hourly_schedule.next_run = timezone.now() - timedelta(seconds=1)
+    hourly_schedule.next_run = this_hour()  # due now
     hourly_schedule.save()
     scheduler(broker=get_broker())
     hourly_schedule.refresh_from_db()
@@ -81,7 +86,7 @@ def test_a_first_task_that_ended_without_a_run_is_unhealthy(client, hourly_sched
 
 
 def test_a_schedule_overdue_before_any_run_is_unhealthy(client, hourly_schedule):
-    hourly_schedule.next_run = timezone.now() - timedelta(minutes=10)
+    hourly_schedule.next_run = this_hour() - timedelta(hours=1)
     hourly_schedule.save()
 
     facts = health(client, 503)

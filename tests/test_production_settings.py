@@ -16,7 +16,7 @@ print(json.dumps({name: getattr(s, name) for name in [
     "DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD", "SECURE_PROXY_SSL_HEADER", "SESSION_COOKIE_SECURE",
     "CSRF_COOKIE_SECURE", "CSRF_TRUSTED_ORIGINS", "SECURE_REDIRECT_EXEMPT",
-    "AXES_FAILURE_LIMIT", "AXES_COOLOFF_TIME",
+    "AXES_FAILURE_LIMIT", "AXES_COOLOFF_TIME", "SECRET_KEY_FALLBACKS",
 ]}, default=str))
 """
 
@@ -102,6 +102,16 @@ def test_login_lockout_limit_and_length_come_from_the_environment(tmp_path):
     assert (chosen["AXES_FAILURE_LIMIT"], chosen["AXES_COOLOFF_TIME"]) == (3, "0:15:00")
 
 
+def test_keys_retired_by_a_rotation_are_the_fallbacks(tmp_path):
+    """Sessions and unsubscribe links signed with them stay valid (docs/deploy.md)."""
+    older, old = STRONG_SECRET_KEY[::-1], STRONG_SECRET_KEY.upper()
+
+    facts = settings_under(tmp_path, DJANGO_SECRET_KEY_FALLBACKS=f" {old}, {older} ")
+
+    assert facts["SECRET_KEY_FALLBACKS"] == [old, older]
+    assert settings_under(tmp_path)["SECRET_KEY_FALLBACKS"] == []
+
+
 def test_plain_http_without_a_proxy_gets_cookies_it_can_send_back(tmp_path):
     facts = settings_under(tmp_path, DJANGO_SECURE_SSL_REDIRECT="false")
 
@@ -114,6 +124,11 @@ def test_plain_http_without_a_proxy_gets_cookies_it_can_send_back(tmp_path):
         ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false"),
         ({"DJANGO_SECRET_KEY": "abc"}, "DJANGO_SECRET_KEY must be at least 50 random characters"),
         ({"DJANGO_SECRET_KEY": "a" * 60}, "DJANGO_SECRET_KEY must be at least 50 random"),
+        (
+            {"DJANGO_SECRET_KEY_FALLBACKS": f"{STRONG_SECRET_KEY[::-1]},abc"},
+            "DJANGO_SECRET_KEY_FALLBACKS: key 2 of 2 must be at least 50 random characters "
+            "(it has 3)",
+        ),
         ({"DJANGO_HSTS_SECONDS": "-1"}, "DJANGO_HSTS_SECONDS must be 0 or more, not '-1'"),
         ({"DJANGO_HSTS_SECONDS": "1y"}, "DJANGO_HSTS_SECONDS must be an integer, not '1y'"),
         ({"DJANGO_SECURE_SSL_REDIRECT": "sure"}, "DJANGO_SECURE_SSL_REDIRECT must be true or"),

@@ -5,22 +5,25 @@ with each message, as a relay does, so the work is bound by its latency."""
 
 import json
 import shutil
+import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 import redis
+from django.db import connection
 from django.utils import timezone
 from django_q.brokers.redis_broker import Redis
 from django_q.tasks import async_task
 
 from reminders_app import jobs
-from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun
 from reminders_app.plan import aware
 from reminders_app.schedule import JOB_FUNC as JOB
-from tests.factories import create_due_tasks
+from tests.factories import UserFactory, create_due_tasks
 from tests.outcomes import assert_each_task_sent_exactly_once
 from tests.processes import (
     child_env,
@@ -294,3 +297,114 @@ def test_a_cluster_whose_redis_is_away_says_so_once_and_carries_on(clusters, red
     finally:
         server.terminate()
         server.wait()
+
+
+def digest_readers(count: int, *, now, tasks_each: int) -> dict[str, list[int]]:
+    """`count` people who asked for a digest, each with tasks due across the whole
+    window (so across every part's slice); their tasks' ids by address."""
+    readers = {}
+    for number in range(count):
+        person = UserFactory(email=f"reader{number}@example.com")
+        ReminderPreference.objects.create(user=person, digest=True)
+        readers[person.email] = create_due_tasks(
+            tasks_each,
+            first_due=now + timedelta(minutes=30 + number),
+            spacing=timedelta(hours=23) / tasks_each,
+            owner=person,
+        )
+    return readers
+
+
+def one_digest_each(relay, readers) -> None:
+    """Each reader got every task of theirs in one digest (Message-IDs: duplicates of
+    one digest share it), and their rows record it."""
+    for address, task_ids in readers.items():
+        mails = [m for m in relay.received() if m["To"] == address]
+        ids = {m["Message-ID"] for m in mails}
+        rows = ReminderLog.objects.filter(task_id__in=task_ids)
+        assert len(ids) == 1, (address, [m["Subject"] for m in mails])
+        assert set(rows.values_list("status", "message_id")) == {("sent", ids.pop())}
+        assert mails[0]["Subject"].startswith(f"{len(task_ids)} tasks due: ")
+
+
+def test_send_reminders_workers_sends_one_digest_per_person(now, relay):
+    # GIVEN readers whose tasks fall in every part's slice, among 200 single reminders
+    readers = digest_readers(12, now=now, tasks_each=4)
+    singles = create_due_tasks(
+        200, first_due=now + timedelta(hours=1), spacing=timedelta(minutes=6)
+    )
+
+    # WHEN one run in four parts sends them
+    result = run_manage(
+        "send_reminders",
+        "--now",
+        now.isoformat(),
+        "--workers",
+        "4",
+        "--json",
+        env=child_env(**mail_env(relay)),
+    )
+
+    # THEN each reader got one mail listing all theirs, everyone else one per task
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert (summary["status"], summary["sent"]) == ("succeeded", 200 + 12 * 4)
+    assert len(relay.received()) == 200 + 12
+    one_digest_each(relay, readers)
+    assert ReminderLog.objects.filter(task_id__in=singles, status="sent").count() == 200
+
+
+def test_a_part_killed_during_its_digests_leaves_them_to_the_other(now, settings, tmp_path):
+    # GIVEN a run in two parts, this process one and a child process the other, and
+    # readers enough to keep both at their digests for a while
+    # (this part with one connection: alone, it would take 8 s, so the child, which
+    # takes a second or two to start, still finds digests to claim)
+    relay = Relay(delay=0.2).start()
+    settings.REMINDER_CHANNEL = EMAIL
+    settings.REMINDER_DELIVERY_CONCURRENCY = 1
+    relay.use(settings)
+    readers = digest_readers(40, now=now, tasks_each=3)
+    children, killed = [], []
+
+    def launch(**part):
+        children.append(
+            start_manage(
+                *("send_reminders", "--part", json.dumps(part)),
+                env=child_env(**mail_env(relay, REMINDER_DELIVERY_CONCURRENCY="2")),
+                stdout=subprocess.DEVNULL,
+                stderr=(tmp_path / "part.log").open("w"),
+            )
+        )
+
+    def kill_the_child_at_its_digests():
+        # WHEN the child's process dies while it holds digests it claimed
+        wait_for(lambda: children, what="the child part")
+        (child,) = children
+        wait_for(
+            lambda: ReminderLog.objects.filter(
+                status="claimed", run__worker__endswith=f":{child.pid}"
+            ).exists(),
+            what="the child's digests",
+        )
+        child.kill()
+        killed.append(child.wait())
+        connection.close()
+
+    killer = threading.Thread(target=kill_the_child_at_its_digests)
+    killer.start()
+    try:
+        summary = jobs.process_reminders(now=now, workers=2, launch=launch)
+    finally:
+        killer.join()
+        relay.stop()
+
+    # THEN this part takes its claims over in the same run: every reader's tasks in
+    # one digest (sent twice at most, with the same Message-ID, if the kill cut it
+    # short at the relay), and the run succeeded with all of them
+    run = ReminderRun.objects.get(parent__isnull=True)
+    assert killed == [-signal.SIGKILL]
+    assert run.parts.filter(status="abandoned").count() == 1
+    assert (run.status, run.sent) == ("succeeded", 120)
+    assert summary.status == "succeeded"
+    one_digest_each(relay, readers)
+    assert len(relay.received()) <= 40 + 2 * 2  # at most the child's pool in flight again

@@ -235,7 +235,10 @@ def test_a_schedule_running_another_function_is_unhealthy_and_warned_about(hijac
     code, error = status_problems()
 
     assert code == 1
-    assert "runs 'os.getpid', not the reminder job reminders_app.jobs.process_reminders" in error
+    assert (
+        "the schedule 'send-due-reminders' was altered (func not the reminder job's own)"
+    ) in error
+    assert "os.getpid" not in error
     assert (
         "(reminders_app.W002) The django-q2 schedule 'send-due-reminders' runs 'os.getpid', "
         "which is not the reminder job reminders_app.jobs.process_reminders"
@@ -349,3 +352,97 @@ def test_the_admin_cannot_delete_the_schedule_or_add_another_by_its_name(
 
     assert "is the reminder job" in added.text
     assert list(Schedule.objects.all()) == [hourly_schedule]
+
+
+# --- Minute 0, always --------------------------------------------------------------
+
+
+def test_a_next_run_off_minute_0_is_reported_and_migrate_moves_it_to_the_next_top_of_the_hour(
+    client, hourly_schedule, caplog
+):
+    """Edited to :35 (say, in the database), the hourly job would run at :35 for good."""
+    Schedule.objects.filter(pk=hourly_schedule.pk).update(
+        next_run=datetime(2030, 1, 1, 13, 35, tzinfo=UTC), repeats=0
+    )
+    problem = (
+        "the schedule 'send-due-reminders' is due at 2030-01-01T13:35:00+00:00, off minute 0: "
+        "`manage.py migrate`, or the worker's next start, puts it back"
+    )
+
+    assert problem in status_problems()[1]
+    assert problem in client.get("/healthz").json()["problems"]
+    migrate()
+
+    schedule = Schedule.objects.get(pk=hourly_schedule.pk)
+    assert (schedule.next_run, schedule.repeats) == (datetime(2030, 1, 1, 14, tzinfo=UTC), 0)
+    assert "off minute 0" not in status_problems()[1]
+    (restored,) = [r for r in caplog.records if getattr(r, "event", "") == "schedule_restored"]
+    assert (restored.levelname, restored.fields) == ("WARNING", ["next_run"])
+
+
+def test_arguments_that_are_not_the_jobs_own_are_reported_by_name_and_taken_back(
+    client, hourly_schedule
+):
+    """A window of years would mail every owner; the probes name the fields, not what
+    was written in them."""
+    Schedule.objects.filter(pk=hourly_schedule.pk).update(args="'x'", kwargs="window_hours=876000")
+    problem = (
+        "the schedule 'send-due-reminders' was altered (args, kwargs not the reminder job's "
+        "own): `manage.py migrate`, or the worker's next start, puts it back"
+    )
+
+    code, error = status_problems()
+    health = client.get("/healthz")
+    assert (code, health.status_code) == (1, 503)
+    assert problem in error and problem in health.json()["problems"]
+    assert "876000" not in error + health.text
+    migrate()
+
+    assert Schedule.objects.filter(pk=hourly_schedule.pk, args=None, kwargs=None).exists()
+    assert "altered" not in status_problems()[1]
+
+
+def test_the_admin_keeps_the_next_run_at_minute_0(superuser_client, hourly_schedule):
+    url = reverse("admin:django_q_schedule_change", args=[hourly_schedule.pk])
+    form = {"repeats": "-1", "next_run_0": "2030-01-01", "_save": "Save"}
+
+    refused = superuser_client.post(url, form | {"next_run_1": "13:35:00"})
+    moved = superuser_client.post(url, form | {"next_run_1": "14:00:00"})
+
+    assert "runs every hour at minute 0" in refused.text
+    assert moved.status_code == 302
+    assert Schedule.objects.get(pk=hourly_schedule.pk).next_run == datetime(
+        2030, 1, 1, 14, tzinfo=UTC
+    )
+
+
+def test_no_other_schedule_may_run_the_job(superuser_client, hourly_schedule):
+    """With the guard on (this project): another row naming the job could pass it any
+    arguments (a window of years). The admin refuses it; one written straight into the
+    table is reported by id, and the worker refuses its task (tests/test_cluster.py)."""
+    added = superuser_client.post(
+        reverse("admin:django_q_schedule_add"),
+        {
+            "name": "yearly sweep",
+            "func": JOB_FUNC,
+            "kwargs": "window_hours=876000",
+            "schedule_type": "O",
+            "repeats": "-1",
+            "next_run_0": "2030-01-01",
+            "next_run_1": "13:00:00",
+        },
+    )
+    assert "only the schedule &#x27;send-due-reminders&#x27; runs the reminder job" in (
+        added.text.lower()
+    )
+    row = Schedule.objects.create(
+        name="yearly sweep", func=JOB_FUNC, kwargs="window_hours=876000", next_run=SLOT + H
+    )
+
+    error = status_problems()[1]
+
+    assert (
+        f"the schedule #{row.pk} runs the reminder job, which the cluster refuses from any "
+        "schedule but 'send-due-reminders': delete it"
+    ) in error
+    assert "yearly" not in error and "876000" not in error

@@ -13,8 +13,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from reminders_app.jobs import process_reminders
-from reminders_app.models import ReminderLog, ReminderRun
+from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun
 from tasks_app.models import Task
+from tests.quiet_oracle import SPANS, holds_from
 
 pytestmark = pytest.mark.django_db
 
@@ -68,9 +69,15 @@ def clear() -> None:
     get_user_model().objects.all().delete()
 
 
-def build(specs_, *, now, end) -> None:
-    """Write the tasks and their reminder rows as earlier runs would have left them."""
+def build(specs_, *, now, end, zone="", quiet=None) -> None:
+    """Write the tasks and their reminder rows as earlier runs would have left them;
+    the owner in `zone` with the quiet hours `quiet` (start, end), if any."""
     owner = get_user_model().objects.create(username="owner")
+    if zone or quiet:
+        start, stop = quiet or (None, None)
+        ReminderPreference.objects.create(
+            user=owner, time_zone=zone, quiet_start=start, quiet_end=stop
+        )
     earlier = ReminderRun.objects.create(
         window_start=now, window_end=end, status=ReminderRun.Status.SUCCEEDED
     )
@@ -105,10 +112,11 @@ def build(specs_, *, now, end) -> None:
         )
 
 
-def oracle(*, now, end) -> list[int]:
+def oracle(*, now, end, held_from=None) -> list[int]:
     """docs/architecture.md's due tasks, with issue 5's retry and takeover rules, by brute force:
     open, dated, now <= due_at <= end, and no row for (task, due_at) unless it is a
-    failure due a retry or a claim older than the claim timeout."""
+    failure due a retry or a claim older than the claim timeout; and of those, due
+    before `held_from` (the owner's quiet hours), if given."""
     rows = {(r.task_id, r.due_at): r for r in ReminderLog.objects.all()}
     stale_before = timezone.now() - CLAIM_TIMEOUT
     due = []
@@ -125,21 +133,30 @@ def oracle(*, now, end) -> list[int]:
                 due.append(task)
         elif row.status == "claimed" and row.claimed_at < stale_before:
             due.append(task)
+    due = [t for t in due if held_from is None or t.due_at < held_from]
     return [t.pk for t in sorted(due, key=lambda t: (t.due_at, t.pk))]
 
 
 @hypothesis_settings(max_examples=40, deadline=None)
 @given(
     specs_=st.lists(specs, max_size=12),
-    seconds=st.integers(min_value=0, max_value=30 * 24 * 3600),
+    # A clock at any hour of a month (shrinking to midnight UTC, not to noon): runs
+    # inside and outside people's quiet hours, across Europe's change to summer time.
+    days=st.integers(min_value=0, max_value=30),
+    hour=st.integers(min_value=0, max_value=23),
+    seconds=st.integers(min_value=0, max_value=3599),
     micros=st.integers(min_value=0, max_value=999_999),
     window_hours=st.one_of(st.sampled_from([1, 24]), st.floats(min_value=0.01, max_value=48)),
     batch_size=st.sampled_from([1, 2, 5, 2000]),
+    zone=st.sampled_from(["", "Europe/Paris", "America/New_York", "Pacific/Kiritimati"]),
+    quiet=st.sampled_from(SPANS),
 )
 def test_the_job_reminds_exactly_the_tasks_the_oracle_finds(
-    specs_, seconds, micros, window_hours, batch_size
+    specs_, days, hour, seconds, micros, window_hours, batch_size, zone, quiet
 ):
-    now = BASE + timedelta(seconds=seconds, microseconds=micros)
+    now = BASE.replace(hour=0) + timedelta(
+        days=days, hours=hour, seconds=seconds, microseconds=micros
+    )
     end = now + timedelta(hours=window_hours)
     with override_settings(
         REMINDER_BATCH_SIZE=batch_size,
@@ -147,14 +164,17 @@ def test_the_job_reminds_exactly_the_tasks_the_oracle_finds(
         REMINDER_CLAIM_TIMEOUT_SECONDS=int(CLAIM_TIMEOUT.total_seconds()),
     ):
         clear()
-        build(specs_, now=now, end=end)
-        expected = oracle(now=now, end=end)
+        build(specs_, now=now, end=end, zone=zone, quiet=quiet)
+        held_from = holds_from(now, zone, quiet)
+        expected = oracle(now=now, end=end, held_from=held_from)
+        held = [pk for pk in oracle(now=now, end=end) if pk not in expected]
         untouched = list(ReminderLog.objects.exclude(task__in=expected).values())
 
         dry = process_reminders(now=now, window_hours=window_hours, dry_run=True)
         real = process_reminders(now=now, window_hours=window_hours)
 
         assert dry["task_ids"] == expected
+        assert [r["task_id"] for r in dry["held"]] == held
         assert (real["selected"], real["sent"], real["skipped"]) == (
             len(expected),
             len(expected),

@@ -13,14 +13,12 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlencode
 
 import pytest
 
-from tests.gunicorn import gunicorn, prepare, production_env, scratch_database
+from tests.gunicorn import fetch, gunicorn, log_in, prepare, production_env, scratch_database
 from tests.processes import PROJECT
 
 PASSWORD = "a-long-admin-password-1"
@@ -47,11 +45,6 @@ def site(tmp_path_factory):
         )
         with gunicorn(env, tmp / "gunicorn.log") as address:
             yield Site(address, tmp / "static", tmp / "gunicorn.log")
-
-
-def fetch(url, headers=None, opener=None, data=None):
-    request = urllib.request.Request(url, headers=headers or {}, data=data)
-    return (opener or urllib.request.build_opener()).open(request, timeout=30)
 
 
 def test_the_login_page_is_served_with_its_hashed_stylesheet(site):
@@ -85,17 +78,10 @@ def test_a_static_file_is_served_under_its_hashed_name_and_gzipped_on_request(si
 
 def test_an_administrator_logs_in(site):
     address = site.address
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
-    with fetch(f"{address}/admin/login/", opener=opener) as page:
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.read().decode())
 
-    form = {"username": "root", "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)}
-    with fetch(
-        f"{address}/admin/login/?next=/admin/", opener=opener, data=urlencode(form).encode()
-    ) as response:
-        home = response.read().decode()
+    _, landed, home = log_in(address, "root", PASSWORD)
 
-    assert response.url == f"{address}/admin/"
+    assert landed == f"{address}/admin/"
     assert "Log out" in home
 
 
@@ -181,3 +167,18 @@ def test_a_bad_environment_variable_stops_gunicorn_with_one_line(tmp_path):
     assert messages == [
         "configuration error: DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false"
     ]
+
+
+def test_healthz_answers_503_naming_the_database_it_cannot_reach(unreachable):
+    address, log = unreachable
+
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        fetch(f"{address}/healthz")
+
+    assert answer.value.code == 503
+    assert json.loads(answer.value.read()) == {
+        "status": "unhealthy",
+        "healthy": False,
+        "problems": ["the database cannot be reached (OperationalError)"],
+    }
+    assert "Traceback" not in log.read_text()

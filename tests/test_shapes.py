@@ -8,8 +8,10 @@ ends, people added to and dropped from a chore."""
 
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
+from io import StringIO
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 from hypothesis import given
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 from reminders_app.jobs import process_reminders
 from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun
 from tests.hosts.dated.chores.models import Chore
+from tests.quiet_oracle import SPANS, holds_from
 
 pytestmark = pytest.mark.django_db
 
@@ -67,15 +70,19 @@ chores = st.lists(
 @given(
     chores_=chores,
     zones=st.lists(st.sampled_from(ZONES), min_size=PEOPLE, max_size=PEOPLE),
-    minutes=st.integers(min_value=0, max_value=DAYS * 24 * 60),
+    quiet=st.lists(st.sampled_from(SPANS), min_size=PEOPLE, max_size=PEOPLE),
+    # A clock at any hour of those days (shrinking to midnight UTC): runs inside and
+    # outside people's quiet hours.
+    days=st.integers(min_value=0, max_value=DAYS),
+    minutes=st.integers(min_value=0, max_value=24 * 60 - 1),
     window_hours=st.one_of(st.sampled_from([1, 24]), st.floats(min_value=0.01, max_value=72)),
     due_time=st.sampled_from(["09:00", "00:00", "23:30", "02:30"]),
     batch_size=st.sampled_from([1, 2, 3, 2000]),
 )
 def test_the_job_reminds_exactly_the_people_the_oracle_finds(
-    chores_, zones, minutes, window_hours, due_time, batch_size
+    chores_, zones, quiet, days, minutes, window_hours, due_time, batch_size
 ):
-    now = BASE + timedelta(minutes=minutes)
+    now = BASE.replace(hour=0) + timedelta(days=days, minutes=minutes)
     end = now + timedelta(hours=window_hours)
     at = time.fromisoformat(due_time)
     with override_settings(**CHORES, REMINDER_DUE_TIME=due_time, REMINDER_BATCH_SIZE=batch_size):
@@ -84,14 +91,19 @@ def test_the_job_reminds_exactly_the_people_the_oracle_finds(
         Chore.objects.all().delete()
         get_user_model().objects.all().delete()
         people = [get_user_model().objects.create(username=f"p{n}") for n in range(PEOPLE)]
-        for person, zone in zip(people, zones, strict=True):
-            if zone:
-                ReminderPreference.objects.create(user=person, time_zone=zone)
+        for person, zone, span in zip(people, zones, quiet, strict=True):
+            if zone or span:
+                quiet_start, quiet_end = span or (None, None)
+                ReminderPreference.objects.create(
+                    user=person, time_zone=zone, quiet_start=quiet_start, quiet_end=quiet_end
+                )
+        # Each one's quiet hours at the run's clock: reminders due from then are held.
+        held_from = [holds_from(now, zone, span) for zone, span in zip(zones, quiet, strict=True)]
         earlier = ReminderRun.objects.create(
             window_start=now, window_end=end, status=ReminderRun.Status.SUCCEEDED
         )
 
-        expected = []
+        expected, held = [], []
         for spec in chores_:
             day = now.date() + timedelta(days=spec["due"]) if spec["due"] is not None else None
             chore = Chore.objects.create(title="c", due_on=day, done=spec["done"])
@@ -115,8 +127,11 @@ def test_the_job_reminds_exactly_the_people_the_oracle_finds(
                     )
                 settled = spec["history"] in {"sent", "suppressed"}
                 if due_at and not spec["done"] and now <= due_at <= end and not settled:
-                    expected.append((due_at, chore.pk, person.pk))
+                    quiet_from = held_from[n]
+                    due = expected if quiet_from is None or due_at < quiet_from else held
+                    due.append((due_at, chore.pk, person.pk))
         expected.sort()
+        held.sort()
 
         dry = process_reminders(now=now, window_hours=window_hours, dry_run=True)
         real = process_reminders(now=now, window_hours=window_hours)
@@ -127,6 +142,10 @@ def test_the_job_reminds_exactly_the_people_the_oracle_finds(
             for r in dry["reminders"]
         ]
         assert found == expected
+        assert [
+            (datetime.fromisoformat(r["due_at"]), r["task_id"], r["recipient_id"])
+            for r in dry["held"]
+        ] == held
         sent = ReminderLog.objects.filter(run_id=real["run_id"], status="sent")
         assert sorted(sent.values_list("due_at", "task_id", "recipient_id")) == expected
         assert (real["selected"], real["sent"], again["selected"]) == (
@@ -170,3 +189,62 @@ def test_a_chore_moved_to_another_day_is_reminded_again():
         datetime(2026, 3, 10, 9, tzinfo=UTC),
         datetime(2026, 3, 11, 9, tzinfo=UTC),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chore_that_names_nobody_is_counted_and_every_other_reminder_goes_out(
+    settings, caplog, client
+):
+    """No assignee and no creator: nobody to remind. The mail of every other chore
+    goes out, the run succeeds with every count adding up, and the chore is counted
+    in the summary, the command's output, the run_finished line and /metrics."""
+    from django.core.management import call_command
+
+    from tests.smtp import Relay
+
+    now = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
+    ann, bob, cy = (
+        get_user_model().objects.create(username=n, email=f"{n}@example.com")
+        for n in ("ann", "bob", "cy")
+    )
+    day = date(2026, 3, 10)
+    Chore.objects.create(title="Nobody's", due_on=day)
+    Chore.objects.create(title="Bob made it", due_on=day, creator=bob)
+    Chore.objects.create(title="Nobody's either", due_on=day)
+    Chore.objects.create(title="Nobody's, done", due_on=day, done=True)
+    Chore.objects.create(title="Nobody's, tomorrow", due_on=date(2026, 3, 11))
+    shared = Chore.objects.create(title="Shared", due_on=day, creator=bob)
+    shared.assignees.set([ann, cy])
+    relay = Relay().start()
+    settings.REMINDER_CHANNEL = "reminders_app.channels.EmailChannel"
+    settings.METRICS_TOKEN = "t"
+    relay.use(settings)
+    try:
+        with override_settings(**CHORES):
+            dry = process_reminders(now=now, dry_run=True)
+            summary = process_reminders(now=now)
+            with time_machine.travel(now, tick=False):
+                metrics = client.get("/metrics", HTTP_AUTHORIZATION="Bearer t").text
+                out = StringIO()
+                call_command("send_reminders", stdout=out)
+    finally:
+        relay.stop()
+
+    assert sorted(m["To"] for m in relay.received()) == [
+        "ann@example.com",
+        "bob@example.com",
+        "cy@example.com",
+    ]
+    assert (dry["selected"], dry["without_recipient"]) == (3, 2)
+    facts = summary.as_dict()
+    assert (facts["status"], facts["selected"], facts["sent"], facts["without_recipient"]) == (
+        "succeeded",
+        3,
+        3,
+        2,
+    )
+    assert not ReminderLog.objects.exclude(status="sent").exists()
+    (finished,) = [r for r in caplog.records if getattr(r, "event", "") == "run_finished"][:1]
+    assert finished.without_recipient == 2
+    assert "reminder_tasks_without_recipient 2.0" in metrics
+    assert out.getvalue().rstrip().endswith("; 2 tasks due name nobody to remind")

@@ -24,7 +24,25 @@ class ReminderPreferenceForm(forms.ModelForm):
 
     class Meta:
         model = ReminderPreference
-        fields = ["user", "time_zone", "email_enabled", "language"]
+        fields = [
+            "user",
+            "time_zone",
+            "email_enabled",
+            "language",
+            "digest",
+            "quiet_start",
+            "quiet_end",
+        ]
+
+    def clean(self):
+        """Quiet hours: both times or neither, and not the same time (no span)."""
+        data = super().clean()
+        start, end = data.get("quiet_start"), data.get("quiet_end")
+        if (start is None) != (end is None):
+            raise forms.ValidationError("Give quiet hours both a start and an end, or neither.")
+        if start is not None and start == end:
+            raise forms.ValidationError("Quiet hours must end at another time than they start.")
+        return data
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -49,8 +67,17 @@ class ReminderPreferenceInline(admin.StackedInline):
 @admin.register(ReminderPreference)
 class ReminderPreferenceAdmin(admin.ModelAdmin):
     form = ReminderPreferenceForm
-    list_display = ["user", "time_zone", "email_enabled", "language", "updated_at"]
-    list_filter = ["email_enabled"]
+    list_display = [
+        "user",
+        "time_zone",
+        "email_enabled",
+        "language",
+        "digest",
+        "quiet_start",
+        "quiet_end",
+        "updated_at",
+    ]
+    list_filter = ["email_enabled", "digest"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
     show_facets = admin.ShowFacets.NEVER

@@ -12,9 +12,12 @@ REMINDER_TASK_MODEL reaches check reminders_app.E003, which says what to set.
 """
 
 import uuid
+from dataclasses import replace
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -26,13 +29,17 @@ from reminders_app.admin.common import (
     RecipientColumn,
     channel_name,
     kept,
+    may_view_people,
+    person_column,
     run_link,
     task_link,
 )
 from reminders_app.admin.runs import TriggerFilter
 from reminders_app.conf import settings, task_model
 from reminders_app.models import ReminderLog
+from reminders_app.plan import RunPlan
 from reminders_app.roles import task_roles
+from reminders_app.selection import next_batch
 from reminders_app.suppressions import EXPLANATIONS
 
 # Task ids are BigAutoField values; a longer number cannot be one.
@@ -145,7 +152,7 @@ class ReminderLogAdmin(RecipientColumn, ReadOnlyAdmin):
         if obj.status != ReminderLog.Status.FAILED:
             return self.get_empty_value_display()
         most = settings.REMINDER_MAX_ATTEMPTS
-        made = f"{obj.attempts} of {most} attempts made"
+        made = f"{obj.attempts} of {most} attempt{pluralize(most)} made"
         if ReminderLog.objects.given_up(max_attempts=most).filter(pk=obj.pk).exists():
             return format_html(
                 "<strong>Failed for good</strong>: no run will retry it ({}). "
@@ -168,6 +175,13 @@ class ReminderLogAdmin(RecipientColumn, ReadOnlyAdmin):
     def channel(self, obj):
         return channel_name(obj.run.channel)
 
+    def changelist_view(self, request, extra_context=None):
+        """The list, headed by the reminders held for their recipients' quiet hours
+        right now (held_reminders())."""
+        return super().changelist_view(
+            request, {**(extra_context or {}), "held": held_reminders(request.user)}
+        )
+
     def get_queryset(self, request):
         """Each page's tasks in one query (their titles only), as its recipients
         (RecipientColumn): a join would drop the rows whose task was deleted."""
@@ -185,7 +199,8 @@ class ReminderLogAdmin(RecipientColumn, ReadOnlyAdmin):
         if not term:
             return queryset, False
         matches = []
-        if term.isascii() and term.isdigit() and int(term) <= MAX_TASK_ID:
+        # Digits only, and no more than an id can have: int() refuses 4,300 and more.
+        if term.isascii() and term.isdigit() and len(term) <= 19 and int(term) <= MAX_TASK_ID:
             matches.append(queryset.filter(task_id=int(term)))
         try:
             matches.append(queryset.filter(run_id=uuid.UUID(term)))
@@ -194,3 +209,38 @@ class ReminderLogAdmin(RecipientColumn, ReadOnlyAdmin):
         if not matches:
             return queryset.none(), False
         return matches[0] if len(matches) == 1 else matches[0] | matches[1], False
+
+
+# The held reminders the reminder log shows at most; it says when there are more.
+HELD_SHOWN = 50
+
+
+def held_reminders(user) -> dict | None:
+    """The reminders a run now would hold for quiet hours (they have no row yet), as
+    the reminder log heads them: each with its task, recipient, due date and the run
+    it goes with, at most HELD_SHOWN of them, soonest due first. None when nobody is
+    inside their quiet hours: one query of the preferences, and no selection.
+
+    The selection is the job's own (selection.due_reminders, held), limited to the
+    people who are quiet, so it reads their tasks only, at any size of the log."""
+    plan = RunPlan.build()
+    if not plan.quiet:
+        return None
+    goes_at = {quiet.person_id: quiet.goes_at for quiet in plan.quiet}
+    rows = next_batch(replace(plan, batch_size=HELD_SHOWN + 1), held=True)
+    roles = task_roles()
+    tasks = roles.model._base_manager.only(roles.fields.title).in_bulk({r[0] for r in rows})
+    people = get_user_model()._base_manager.in_bulk({r[1] for r in rows})
+    linked = may_view_people(user)
+    return {
+        "more": len(rows) > HELD_SHOWN,
+        "rows": [
+            {
+                "task": task_link(task_id, tasks.get(task_id)),
+                "recipient": person_column(person, people.get(person), linked=linked),
+                "due_at": date_format(timezone.localtime(due_at), "DATETIME_FORMAT"),
+                "goes_at": date_format(timezone.localtime(goes_at[person]), "DATETIME_FORMAT"),
+            }
+            for task_id, person, due_at in rows[:HELD_SHOWN]
+        ],
+    }

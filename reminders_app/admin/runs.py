@@ -6,6 +6,7 @@ import uuid
 from django.contrib import admin
 from django.urls import path
 from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from reminders_app import charts
 from reminders_app.admin.common import (
@@ -41,6 +42,12 @@ class TriggerFilter(admin.SimpleListFilter):
         return queryset
 
 
+@admin.display(description="status", ordering="status")
+def status_shown(run):
+    """Succeeded only when no reminder failed: "Finished with 2 failed"."""
+    return capfirst(run.outcome)
+
+
 class PartInline(ReadOnlyPermissions, admin.TabularInline):
     """A run in parts (REMINDER_WORKERS, `send_reminders --workers`): each part, the
     process that ran it, its slice of the window, its outcome and its counts."""
@@ -49,7 +56,14 @@ class PartInline(ReadOnlyPermissions, admin.TabularInline):
     fk_name = "parent"
     verbose_name = "part"
     verbose_name_plural = "parts"
-    fields = ["worker", "status", "window_start", "window_end", "duration_shown", *COUNT_FIELDS]
+    fields = [
+        "worker",
+        status_shown,
+        "window_start",
+        "window_end",
+        "duration_shown",
+        *COUNT_FIELDS,
+    ]
     readonly_fields = fields
     ordering = ["window_start", "started_at"]
     show_change_link = True
@@ -68,7 +82,7 @@ class ReminderRunAdmin(ReadOnlyAdmin):
         "short_id",
         "started_at",
         "trigger",
-        "status",
+        status_shown,
         "lag_shown",
         "duration_shown",
         "selected",
@@ -86,7 +100,7 @@ class ReminderRunAdmin(ReadOnlyAdmin):
     search_help_text = "A run id (a UUID), exactly."
     fields = [
         "id",
-        "status",
+        status_shown,
         "trigger",
         "started_at",
         "finished_at",

@@ -4,25 +4,43 @@ superusers resubmit stored tasks."""
 
 from django import forms
 from django.contrib import admin
+from django.utils.text import capfirst
 from django_q.admin import FailAdmin as DjangoQFailAdmin
 from django_q.admin import ScheduleAdmin as DjangoQScheduleAdmin
 from django_q.admin import TaskAdmin as DjangoQTaskAdmin
 from django_q.models import Failure, Schedule, Success
 
 from reminders_app.admin.common import located
-from reminders_app.allowed import is_allowed, not_allowed_message
-from reminders_app.schedule import FIXED_FIELDS, SCHEDULE_NAME
+from reminders_app.allowed import (
+    JOB_ONLY_MESSAGE,
+    guard_on,
+    is_allowed,
+    names_the_job,
+    not_allowed_message,
+)
+from reminders_app.schedule import FIXED_FIELDS, SCHEDULE_NAME, off_the_hour
 
 
 class ScheduleForm(forms.ModelForm):
     """Every schedule runs an allowed function (reminders_app.allowed), whoever
-    saves it: the cluster would refuse any other."""
+    saves it: the cluster would refuse any other, and any schedule but the job's own
+    that names the job. The job's own runs at minute 0."""
 
     def clean_func(self):
         func = self.cleaned_data.get("func")
         if func and not is_allowed(func):
             raise forms.ValidationError(not_allowed_message(func))
+        if func and guard_on() and names_the_job(func):  # the job's own row shows it read-only
+            raise forms.ValidationError(capfirst(JOB_ONLY_MESSAGE))
         return func
+
+    def clean_next_run(self):
+        next_run = self.cleaned_data.get("next_run")
+        if self.instance.name == SCHEDULE_NAME and next_run and off_the_hour(next_run):
+            raise forms.ValidationError(
+                "The reminder job runs every hour at minute 0 (UTC): give a time at minute 0."
+            )
+        return next_run
 
     def clean_hook(self):
         hook = self.cleaned_data.get("hook")

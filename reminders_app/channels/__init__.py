@@ -10,7 +10,9 @@ deliver(reminder), raise DeliveryError, RelayUnavailable or Suppressed.
 
 from reminders_app.channels.base import (
     Channel,
+    Delivered,
     DeliveryError,
+    Digest,
     RelayUnavailable,
     Reminder,
     Suppressed,
@@ -21,7 +23,9 @@ from reminders_app.channels.event import EventChannel
 
 __all__ = [
     "Channel",
+    "Delivered",
     "DeliveryError",
+    "Digest",
     "EmailChannel",
     "EventChannel",
     "RelayUnavailable",

@@ -13,6 +13,7 @@ A DeliveryError may also name an address its server said does not exist
 mailed there.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
@@ -35,6 +36,28 @@ class Reminder(NamedTuple):
     recipient_id: int  # the person reminded (a user's primary key)
     due_at: datetime
     attempts: int  # delivery attempts before this one
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One person's claimed reminders of a run, to go in one message, soonest first:
+    what the job hands a channel that delivers digests (Channel.deliver_digest)."""
+
+    reminders: tuple[Reminder, ...]
+
+    @property
+    def recipient_id(self) -> int:
+        return self.reminders[0].recipient_id
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """What deliver_digest() returns: the id the receiver knows the message by (a
+    Message-ID), which each of its rows records, and the reminders it left out (a
+    task deleted since the claim), each with the error its row is failed with."""
+
+    message_id: str = ""
+    left_out: tuple[tuple[Reminder, "DeliveryError"], ...] = ()
 
 
 class DeliveryError(Exception):
@@ -81,6 +104,11 @@ class Channel:
     transactional = False
     # Deliveries at once, each on a thread of the job's (outside channels only).
     concurrency = 1
+    # Whether the channel delivers digests (deliver_digest()): then the job hands it
+    # the reminders of each person who asked for one (ReminderPreference.digest) as
+    # one Digest per run; every other reminder, and all of them for a channel without,
+    # goes to deliver() one by one. Outside channels only.
+    digests = False
 
     def prepare(self, reminders: list[Reminder], *, now: datetime) -> None:
         """Called once per batch, on the job's thread, before its deliveries: the
@@ -90,6 +118,11 @@ class Channel:
 
     def deliver(self, reminder: Reminder) -> None:
         """Deliver one reminder; return when it is delivered, or raise (above)."""
+        raise NotImplementedError
+
+    def deliver_digest(self, digest: Digest) -> Delivered:
+        """Deliver one person's reminders together (a channel with `digests`): return
+        when delivered, or raise as deliver() does, for all of them at once."""
         raise NotImplementedError
 
     def close(self) -> None:

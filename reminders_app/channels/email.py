@@ -7,7 +7,14 @@ from datetime import datetime
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 
 from reminders_app import mailer
-from reminders_app.channels.base import Channel, DeliveryError, RelayUnavailable, Reminder
+from reminders_app.channels.base import (
+    Channel,
+    Delivered,
+    DeliveryError,
+    Digest,
+    RelayUnavailable,
+    Reminder,
+)
 from reminders_app.channels.message import ReminderMail
 from reminders_app.conf import settings
 
@@ -24,8 +31,12 @@ class EmailChannel(Channel):
     that answers RCPT with "no such user" (5.1.x) fails the reminder for good and names
     the address (DeliveryError.bounced), which the job then suppresses. Each message
     has a Message-ID made from its ReminderLog row, the same on every attempt, so a
-    receiver can drop a duplicate.
+    receiver can drop a duplicate; a digest's is made from its rows
+    (message.digest_message_id), and each row records it.
     """
+
+    # A person who asked for a digest gets one mail per run listing their reminders.
+    digests = True
 
     def __init__(self):
         mailer.connection()  # a backend that cannot be loaded fails here (check E001), once
@@ -39,7 +50,16 @@ class EmailChannel(Channel):
         self.mail.prepare(reminders, now=now)
 
     def deliver(self, reminder: Reminder) -> None:
-        message = self.message(reminder)
+        self._deliver(self.message(reminder))
+
+    def deliver_digest(self, digest: Digest) -> Delivered:
+        """One mail listing the person's reminders (ReminderMail.build_digest), one
+        SMTP transaction: a refusal is every one of them's."""
+        message, left_out = self.mail.build_digest(digest)
+        self._deliver(message)
+        return Delivered(message_id=message.extra_headers["Message-ID"], left_out=tuple(left_out))
+
+    def _deliver(self, message: EmailMessage) -> None:
         connection, reused = self._connection()
         try:
             self._send(connection, message)

@@ -1,8 +1,9 @@
-"""Each reminder's mail: subject and both bodies from the templates
-reminders/email/subject.txt, body.txt and body.html (a project's own templates
-directory overrides them), rendered in the recipient's language and time zone, with
-the headers that make it a good citizen: a stable Message-ID, Auto-Submitted, a
-one-click unsubscribe link (RFC 8058) and Content-Language.
+"""Each reminder's mail, and each digest: subject and both bodies from the templates
+reminders/email/subject.txt, body.txt and body.html (a digest's: digest_subject.txt,
+digest_body.txt and digest_body.html; a project's own templates directory overrides
+them), rendered in the recipient's language and time zone, with the headers that make
+it a good citizen: a stable Message-ID, Auto-Submitted, a one-click unsubscribe link
+(RFC 8058) and Content-Language.
 
 Building is the delivery threads' work in Python, under the GIL, so it is cut to what
 changes from one mail to the next (docs/performance.md, "Email"): each recipient is
@@ -10,10 +11,10 @@ read once a batch, and the MIME form is written by Django's own code, with only 
 slow steps that repeat made cheap (ReminderMessage), on Django 5.2 and 6.1 alike."""
 
 import email.policy
+import hashlib
 import inspect
 import random
 import sys
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import BaseHeader, HeaderRegistry
@@ -21,6 +22,7 @@ from email.policy import compat32
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 from django.core.mail import EmailMultiAlternatives
 from django.db.models import OuterRef
@@ -28,13 +30,15 @@ from django.utils import dateformat, timezone, translation
 from django.utils.timesince import timeuntil
 from django.utils.translation import pgettext_lazy
 
-from reminders_app.channels.base import DeliveryError, Reminder, Suppressed
+from reminders_app.channels.base import DeliveryError, Digest, Reminder, Suppressed
 from reminders_app.channels.translated import TranslatedTemplates
 from reminders_app.conf import settings
 from reminders_app.roles import task_roles
 
 # The mail's subject, plain-text body and HTML body, under reminders/email/.
 TEMPLATES = ("subject.txt", "body.txt", "body.html")
+# The same for a digest: one mail listing a person's reminders of a run.
+DIGEST_TEMPLATES = ("digest_subject.txt", "digest_body.txt", "digest_body.html")
 
 # How a due day and a due time read: date formats (those of Django's `date` filter),
 # translated like any message so that each language orders and punctuates them its
@@ -53,32 +57,34 @@ def date_formats(language: str) -> tuple[str, str, str]:
 
 
 @dataclass(frozen=True, slots=True)
-class Reader:
-    """A person a mail goes to, with what every mail of theirs needs."""
+class Person:
+    """Someone to mail, as ReminderMail.person() found them."""
 
-    person: object  # the user
+    recipient: object  # the user
+    preference: object  # their ReminderPreference (an unsaved one: the defaults)
     address: str
-    language: str  # one of LANGUAGES: their own, else the site's
-    zone: zoneinfo.ZoneInfo
-    unsubscribe_url: str
+    unsubscribe: str  # their one-click unsubscribe URL
+    zone: ZoneInfo  # due times are shown in it
+    language: str  # their mail is written in it: one of LANGUAGES
 
 
 class ReminderMail:
     """Builds the mails of a run: prepare() reads a batch's tasks, recipients (with
     their preferences and whether their address is suppressed) in two queries;
-    build() renders one reminder's mail and touches no database, so delivery threads
-    may call it.
-
-    reader(), due(), render() and message() are the steps of any mail to a person (a
-    reminder's, or another made from the same batch): who may be mailed, how a due
-    time reads for them, the templates rendered in their language and zone, and the
-    message with the headers every mail carries."""
+    build() renders one reminder's mail, and build_digest() one person's digest,
+    touching no database, so delivery threads may call them. Both go through person()
+    (whether, where and in which language to mail someone), item() (a reminder's due
+    date as the person reads it) and render() (a person's mail from templates and a
+    context, in their language)."""
 
     def __init__(self):
         self.roles = task_roles()
         self.domain = message_id_domain()
         self.sender = from_address()
         self.templates = TranslatedTemplates([f"reminders/email/{name}" for name in TEMPLATES])
+        self.digest_templates = TranslatedTemplates(
+            [f"reminders/email/{name}" for name in DIGEST_TEMPLATES]
+        )
         self.tasks = {}
         self.people = {}
         self.now = None
@@ -109,127 +115,159 @@ class ReminderMail:
             .in_bulk({r.recipient_id for r in reminders})
         )
         self.people = {
-            pk: (person, ReminderPreference.of(person), unsubscribe_url(pk))
+            pk: (person, ReminderPreference.of(person), unsubscribe_url(person))
             for pk, person in people.items()
         }
 
+    def person(self, recipient_id) -> Person:
+        """Whether, where and in which language to mail this recipient, decided once
+        for all their mail: Suppressed, with the reason, when they turned mail off or
+        their address is on the suppression list; DeliveryError when they were deleted
+        since the claim or have no address."""
+        from reminders_app.suppressions import OPTED_OUT, SUPPRESSED_ADDRESS
+
+        if recipient_id not in self.people:
+            raise DeliveryError("recipient deleted", permanent=True)
+        recipient, preference, unsubscribe = self.people[recipient_id]
+        if not preference.email_enabled:
+            raise Suppressed(OPTED_OUT)
+        address = getattr(recipient, recipient.get_email_field_name(), "")
+        if not address:
+            raise DeliveryError("no address", permanent=True)
+        if recipient.reminders_suppressed_as:
+            raise Suppressed(SUPPRESSED_ADDRESS[recipient.reminders_suppressed_as])
+        return Person(
+            recipient,
+            preference,
+            address,
+            unsubscribe,
+            preference.zone,
+            preference.preferred_language,
+        )
+
     def build(self, reminder: Reminder) -> EmailMultiAlternatives:
         """The reminder's mail; Suppressed or DeliveryError when there is none to send
-        (the task deleted since the claim, or reader() says so)."""
+        (the task or the person deleted since the claim, mail turned off, no address)."""
         task = self.tasks.get(reminder.task_id)
         if task is None:
             raise DeliveryError("task deleted", permanent=True)
-        reader = self.reader(reminder.recipient_id)
-        recipient = reader.person
-        context = {
-            "task": task,
-            "title": self.roles.title(task),
-            "recipient": recipient,
-            "owner": recipient,  # the name of earlier versions, for a host's own templates
-            **self.due(reader, reminder.due_at),
-            "task_url": task_url(task),
-            "unsubscribe_url": reader.unsubscribe_url,
-            "site_url": settings.SITE_URL,
-        }
-        subject, text, html = self.render(reader, self.templates, context)
-        return self.message(
-            reader,
-            subject=subject,
-            text=text,
-            html=html,
-            headers={
-                "Message-ID": f"<reminder-{reminder.log_id}@{self.domain}>",
-                "X-Reminder-ID": str(reminder.log_id),
-            },
+        person = self.person(reminder.recipient_id)
+        return self.render(
+            person,
+            self.templates,
+            self.item(reminder, task, person),
+            message_id=f"<reminder-{reminder.log_id}@{self.domain}>",
+            reminder_ids=str(reminder.log_id),
         )
 
-    def reader(self, recipient_id: int) -> Reader:
-        """The person `recipient_id` names, if they may be mailed. The one place that
-        decides it, for every mail to a person: DeliveryError (permanent) for a person
-        deleted since the claim or without an address; Suppressed for one who turned
-        mail off or whose address is on the suppression list, with the reason."""
-        from reminders_app.suppressions import OPTED_OUT, SUPPRESSED_ADDRESS
-
-        if (found := self.people.get(recipient_id)) is None:
-            raise DeliveryError("recipient deleted", permanent=True)
-        person, preference, unsubscribe = found
-        if not preference.email_enabled:
-            raise Suppressed(OPTED_OUT)
-        address = getattr(person, person.get_email_field_name(), "")
-        if not address:
-            raise DeliveryError("no address", permanent=True)
-        if person.reminders_suppressed_as:
-            raise Suppressed(SUPPRESSED_ADDRESS[person.reminders_suppressed_as])
-        return Reader(
-            person=person,
-            address=address,
-            language=preference.preferred_language,
-            zone=preference.zone,
-            unsubscribe_url=unsubscribe,
+    def build_digest(self, digest: Digest) -> tuple[EmailMultiAlternatives, list]:
+        """One person's digest: their reminders in one mail, soonest first, and those
+        left out (a task deleted since the claim) with the error their rows fail with.
+        Suppressed or DeliveryError, for all of them, when there is none to send."""
+        person = self.person(digest.recipient_id)
+        items, ids, left_out = [], [], []
+        for reminder in digest.reminders:
+            if (task := self.tasks.get(reminder.task_id)) is None:
+                left_out.append((reminder, DeliveryError("task deleted", permanent=True)))
+                continue
+            items.append(self.item(reminder, task, person))
+            ids.append(reminder.log_id)
+        if not items:
+            raise DeliveryError("task deleted", permanent=True)
+        message = self.render(
+            person,
+            self.digest_templates,
+            {"reminders": items, "count": len(items)},
+            message_id=digest_message_id(ids, self.domain),
+            reminder_ids=", ".join(map(str, ids)),
         )
+        return message, left_out
 
-    def due(self, reader: Reader, due_at: datetime) -> dict:
-        """How `due_at` reads for `reader`, in their zone and language: `due_at` (local),
-        `due_day` ("Tuesday 10 March 2026"), `due_day_short` ("Tue 10 Mar"), `due_time`
-        ("16:00 CET", the abbreviation in force at that moment) and `time_left` ("2
-        hours"), both empty for a task due on a day, not at a time; `time_zone` (its
-        name). Formatted once a batch per language and day, and per language, instant
-        and zone, as a batch's tasks fall on few days, often at the same times."""
-        local = due_at.astimezone(reader.zone)
-        day = (reader.language, local.date())
-        moment = (reader.language, due_at, reader.zone.key)
+    def item(self, reminder: Reminder, task, person: Person) -> dict:
+        """What a mail says of one reminder: its task, title and link, and its due
+        date in the person's zone and language.
+
+        Formatted once a batch for the three templates, per language and day and per
+        language, instant and zone, as a batch's tasks fall on few days, often at the
+        same times: "Tuesday 10 March 2026" and "Tue 10 Mar", "16:00 CET" (the
+        abbreviation in force at that moment) and "2 hours". A task due on a day, not
+        at a time, shows its day alone."""
+        language, zone = person.language, person.zone
+        due_at = reminder.due_at.astimezone(zone)
+        day = (language, due_at.date())
+        moment = (language, reminder.due_at, zone.key)
         due_day = self.days.get(day)
         due_time = ("", "") if self.roles.date_only else self.times.get(moment)
         if due_day is None or due_time is None:
-            day_format, short_format, time_format = date_formats(reader.language)
-            with translation.override(reader.language):
+            day_format, short_format, time_format = date_formats(language)
+            with translation.override(language):
                 if due_day is None:
                     due_day = self.days[day] = (
-                        dateformat.format(local, day_format),
-                        dateformat.format(local, short_format),
+                        dateformat.format(due_at, day_format),
+                        dateformat.format(due_at, short_format),
                     )
                 if due_time is None:
                     due_time = self.times[moment] = (
-                        dateformat.format(local, time_format),
-                        timeuntil(due_at, now=self.now, depth=2),
+                        dateformat.format(due_at, time_format),
+                        timeuntil(reminder.due_at, now=self.now, depth=2),
                     )
         return {
-            "due_at": local,
+            "task": task,
+            "title": self.roles.title(task),
+            "due_at": due_at,
             "due_day": due_day[0],
             "due_day_short": due_day[1],
             "due_time": due_time[0],
-            "time_zone": reader.zone.key,
             "time_left": due_time[1],
+            "task_url": task_url(task),
         }
 
-    @staticmethod
-    def render(reader: Reader, templates: TranslatedTemplates, context: dict) -> list[str]:
-        """Each template rendered whole in the reader's language (its messages
-        translated once per language) and time zone."""
-        with translation.override(reader.language), timezone.override(reader.zone):
-            return [template.render(context) for template in templates.of(reader.language)]
-
-    def message(
-        self, reader: Reader, *, subject: str, text: str, html: str, headers: dict[str, str]
+    def render(
+        self,
+        person: Person,
+        templates: TranslatedTemplates,
+        context: dict,
+        *,
+        message_id: str,
+        reminder_ids: str,
     ) -> EmailMultiAlternatives:
-        """A mail to `reader` with its text and HTML parts: `headers` (its Message-ID
-        and the like), then those every mail carries: Auto-Submitted, the one-click
-        unsubscribe link and the language it is written in."""
+        """A person's mail: subject, text and HTML from `templates`, rendered whole in
+        the person's language (the templates' messages translated once per language)
+        and zone with `context` and what every mail says of its reader, with the
+        headers every mail carries."""
+        context |= {
+            "recipient": person.recipient,
+            "owner": person.recipient,  # the name of earlier versions, for a host's templates
+            "time_zone": person.zone.key,
+            "unsubscribe_url": person.unsubscribe,
+            "site_url": settings.SITE_URL,
+        }
+        with translation.override(person.language), timezone.override(person.zone):
+            subject, text, html = (t.render(context) for t in templates.of(person.language))
         message = ReminderMessage(
             subject=" ".join(subject.split()),  # one line, whatever the template
             body=text,
             from_email=self.sender,
-            to=[reader.address],
+            to=[person.address],
             headers={
-                **headers,
+                "Message-ID": message_id,
+                "X-Reminder-ID": reminder_ids,
                 "Auto-Submitted": "auto-generated",  # RFC 3834: auto-responders stay quiet
-                "List-Unsubscribe": f"<{reader.unsubscribe_url}>",
+                "List-Unsubscribe": f"<{person.unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                "Content-Language": reader.language,
+                "Content-Language": person.language,
             },
         )
         message.attach_alternative(html, "text/html")
         return message
+
+
+def digest_message_id(ids: list[int], domain: str) -> str:
+    """A digest's Message-ID, made from its rows: the same for the same reminders on
+    every attempt (a retry, or a run taking over one that died), so a receiver can
+    drop a duplicate; another one when it carries other reminders."""
+    digest = hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()[:12]
+    return f"<digest-{min(ids)}-{digest}@{domain}>"
 
 
 class ReminderMessage(EmailMultiAlternatives):

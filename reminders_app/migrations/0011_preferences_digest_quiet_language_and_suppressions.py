@@ -56,8 +56,10 @@ class Migration(migrations.Migration):
             name="digest",
             field=models.BooleanField(
                 default=False,
-                help_text="On: one mail per run listing every reminder it settles for this person. "
-                "Off: one mail per reminder.",
+                help_text=(
+                    "On: one mail per run listing every reminder it settles for this person. "
+                    "Off: one mail per reminder."
+                ),
             ),
         ),
         migrations.AddField(

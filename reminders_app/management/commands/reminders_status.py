@@ -43,7 +43,7 @@ class Command(ReminderCommand):
         else:
             state = "paused" if schedule["paused"] else "active"
             write(
-                f"schedule: {schedule['name']} ({schedule['func']}), {state}, "
+                f"schedule: {schedule['name']} (#{schedule['id']}), {state}, "
                 f"next run {schedule['next_run']}"
             )
         write(f"last finished run: {_describe(facts['last_finished'])}")
@@ -69,7 +69,7 @@ def _describe(run: dict | None) -> str:
         slot = f"slot {run['scheduled_for']}, lag {run['lag_seconds']:.1f} s"
     error = f" ({run['error']})" if run["error"] else ""
     return (
-        f"run {run['run_id']} ({run['trigger']}) {run['status']}{error} at "
+        f"run {run['run_id']} ({run['trigger']}) {run['outcome']}{error} at "
         f"{run['finished_at']}; {slot}; selected {run['selected']}, sent {run['sent']}, "
         f"skipped {run['skipped']}, failed {run['failed']}"
     )

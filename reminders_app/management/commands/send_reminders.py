@@ -18,7 +18,7 @@ from reminders_app.management.base import (
     window_hours_type,
     workers_type,
 )
-from reminders_app.models import ReminderRun
+from reminders_app.models import ReminderRun, run_outcome
 from reminders_app.plan import InvalidPlan
 
 
@@ -84,7 +84,9 @@ class Command(ReminderCommand):
             finally:
                 children.wait()
         if workers > 1 and not dry_run:  # the whole run, all its parts
+            first = summary
             summary = RunSummary.of(ReminderRun.objects.get(pk=summary.run_id).parent)
+            summary.without_recipient = first.without_recipient
         facts = summary.as_dict() | {"dry_run": dry_run}
         if not dry_run:
             # Of the failed: retried by a later run, or failed for good.
@@ -95,23 +97,31 @@ class Command(ReminderCommand):
         elif dry_run:
             self.stdout.write(
                 f"dry run: {reminders(facts['selected'])} due between "
-                f"{facts['window_start']} and {facts['window_end']}; nothing recorded"
+                f"{facts['window_start']} and {facts['window_end']}"
+                + (f", {len(facts['held'])} held for quiet hours" if facts["held"] else "")
+                + "; nothing recorded"
+                + nobody(facts.get("without_recipient"))
             )
             for due in facts["reminders"]:
                 self.stdout.write(
                     f"would remind user {due['recipient_id']} of task {due['task_id']}, "
                     f"due {due['due_at']}"
                 )
+            for held in facts["held"]:
+                self.stdout.write(
+                    f"held for quiet hours: user {held['recipient_id']}'s reminder of task "
+                    f"{held['task_id']}, due {held['due_at']}, goes with the first run from "
+                    f"{held['goes_at']}"
+                )
         else:
             # "succeeded" only when the exit status says so too.
-            outcome = facts["status"]
-            if outcome == ReminderRun.Status.SUCCEEDED and facts["failed"]:
-                outcome = f"finished with {facts['failed']} failed"
+            outcome = run_outcome(facts["status"], failed=facts["failed"])
             self.stdout.write(
                 f"run {facts['run_id']} {outcome}: selected {facts['selected']}, "
                 f"sent {facts['sent']}, skipped {facts['skipped']}, failed {facts['failed']}, "
                 f"released {facts['released']}, suppressed {facts['suppressed']} "
                 f"(window {facts['window_start']} to {facts['window_end']})"
+                f"{nobody(facts.get('without_recipient'))}"
             )
         if facts.get("status") == ReminderRun.Status.FAILED:
             raise CommandError(
@@ -136,6 +146,13 @@ class Command(ReminderCommand):
 def reminders(count: int) -> str:
     """ "1 reminder", "2 reminders"."""
     return f"{count} reminder{pluralize(count)}"
+
+
+def nobody(count: int) -> str:
+    """What the summary line adds for tasks due that name nobody to remind."""
+    if not count:
+        return ""
+    return f"; {count} task{pluralize(count)} due name{pluralize(count, 's,')} nobody to remind"
 
 
 class Children:
