@@ -7,6 +7,9 @@ from django.contrib.auth import get_user_model
 from reminders_app.conf import settings
 from reminders_app.models import ReminderPreference, time_zone_names
 
+# What a person chooses, in the order the form and the list show it.
+PREFERENCES = ["time_zone", "email_enabled", "language", "digest", "quiet_start", "quiet_end"]
+
 
 class ReminderPreferenceForm(forms.ModelForm):
     time_zone = forms.ChoiceField(
@@ -24,15 +27,7 @@ class ReminderPreferenceForm(forms.ModelForm):
 
     class Meta:
         model = ReminderPreference
-        fields = [
-            "user",
-            "time_zone",
-            "email_enabled",
-            "language",
-            "digest",
-            "quiet_start",
-            "quiet_end",
-        ]
+        fields = ["user", *PREFERENCES]
 
     def clean(self):
         """Quiet hours: both times or neither, and not the same time (no span)."""
@@ -67,16 +62,7 @@ class ReminderPreferenceInline(admin.StackedInline):
 @admin.register(ReminderPreference)
 class ReminderPreferenceAdmin(admin.ModelAdmin):
     form = ReminderPreferenceForm
-    list_display = [
-        "user",
-        "time_zone",
-        "email_enabled",
-        "language",
-        "digest",
-        "quiet_start",
-        "quiet_end",
-        "updated_at",
-    ]
+    list_display = ["user", *PREFERENCES, "updated_at"]
     list_filter = ["email_enabled", "digest"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
