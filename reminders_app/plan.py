@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from reminders_app.conf import settings
-from reminders_app.quiet import Quiet, quiet_people
+from reminders_app.quiet import Quiet, Woke, quiet_people
 from reminders_app.roles import due_instants
 
 # The longest wait before a failed reminder is retried (claims.retry_delay): the
@@ -47,11 +47,21 @@ class RunPlan:
     # (roles.due_instants); empty for a task model with due times.
     due_instants: tuple = ()
     # The people inside their quiet hours at `now`, decided once per run
-    # (reminders_app.quiet): their reminders due from each one's holds_from are held.
+    # (reminders_app.quiet): their reminders due from the end of them are held.
     quiet: tuple[Quiet, ...] = ()
+    # The people whose quiet hours ended within the last day: their reminders due since
+    # then that have no row (held by those quiet hours) are due too, past due or not.
+    woke: tuple[Woke, ...] = ()
     # Whether the walk leaves out the people who get a digest: the job's, when its
     # channel delivers digests and someone asked for one (a digest phase sends theirs).
     digests: bool = False
+
+    @property
+    def held_back(self) -> tuple[Woke, ...]:
+        """Whose reminders held back by quiet hours this walk takes, past due: a walk
+        from the window's start (a run, or the first slice of a run in parts) takes
+        them; a walk of a later slice does not."""
+        return self.woke if self.start == self.now else ()
 
     @property
     def stale_before(self) -> datetime:
@@ -106,6 +116,7 @@ class RunPlan:
         if window < MIN_WINDOW:
             raise InvalidPlan(f"window hours must be at least 1 second, not {window_hours:g}")
         end = window_end if fixed_end is None else fixed_end
+        quiet, woke = quiet_people(now)
         return cls(
             start=now,
             end=end,
@@ -114,7 +125,8 @@ class RunPlan:
             max_attempts=settings.REMINDER_MAX_ATTEMPTS,
             batch_size=settings.REMINDER_BATCH_SIZE,
             due_instants=due_instants(now, end),
-            quiet=quiet_people(now),
+            quiet=quiet,
+            woke=woke,
         )
 
 

@@ -21,6 +21,7 @@ its own rows; elsewhere the range of days the window can reach is read whole.
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -51,14 +52,20 @@ def due_reminders(
     due_at) rows (id: the task's), in keyset order: the one definition the claims,
     dry runs, slices and /metrics share.
 
-    Reminders of people inside their quiet hours due from their `holds_from` on
-    (plan.quiet) are held: left out, or with `held` the only ones given. When
+    Reminders of people inside their quiet hours due from the end of them on
+    (plan.quiet) are held: left out, or with `held` the only ones given. Those of
+    people whose quiet hours ended lately (plan.held_back), due since then, are due
+    even when past due: their quiet hours held them. When
     `plan.digests`, the people who get a digest are left out; `digests` gives only
     theirs instead (of `people`, when given), less the rows of the runs `not_runs`
     (the digest phase's: what this run already failed or handed back waits for the
     next run)."""
     roles = task_roles()
     start = plan.start if after is None else after.due_at
+    held_back = () if held else plan.held_back
+    if held_back and after is None:
+        # The walk starts with what quiet hours held back, due before the window.
+        start = min(start, *(woke.since for woke in held_back))
     params = {}
     log, col = quoted_columns(ReminderLog)
     same = (
@@ -94,6 +101,12 @@ def due_reminders(
         quiet, quiet_params = _quiet(plan, held=held)
         where.append(quiet)
         params |= quiet_params
+    if held_back:
+        woke, woke_params = _people_since(
+            "woke", [(woke.person_id, woke.since) for woke in held_back]
+        )
+        where.append(f"(c.due_at >= %(window_start)s OR {woke})")
+        params |= woke_params | {"window_start": db_datetime(plan.start)}
     if digests or plan.digests:
         mine, mine_params = _digest_people(digests=digests, people=people, not_runs=not_runs)
         where.append(mine)
@@ -275,35 +288,41 @@ def _json_datetime(value: datetime) -> str:
 
 def _quiet(plan: RunPlan, *, held: bool) -> tuple[str, dict]:
     """The condition that holds the reminders of people inside their quiet hours
-    (with `held`: that picks them): the run's list of (person, holds_from) as a JSON
-    parameter, read as a table. Added only when someone is quiet, so a run where
-    nobody is pays nothing."""
-    quiet = json.dumps([[q.person_id, _json_datetime(q.holds_from)] for q in plan.quiet])
-    if connection.vendor == "postgresql":
-        person = get_user_model()._meta.pk.db_type(connection)
-        table = (
-            f"SELECT CAST(e->>0 AS {person}) AS person, "  # noqa: S608 - a type name from the model
-            "(e->>1)::timestamptz AS holds_from "
-            "FROM jsonb_array_elements(%(quiet)s::jsonb) AS e"
-        )
-    else:
-        table = (
-            "SELECT json_extract(value, '$[0]') AS person, "
-            "json_extract(value, '$[1]') AS holds_from FROM json_each(%(quiet)s)"
-        )
-    exists = (
-        f"EXISTS (SELECT 1 FROM ({table}) q "  # noqa: S608 - no value: named parameters
-        "WHERE q.person = c.recipient AND c.due_at >= q.holds_from)"
-    )
+    (with `held`: that picks them), due from the end of them on. Added only when
+    someone is quiet, so a run where nobody is pays nothing."""
+    exists, params = _people_since("quiet", [(q.person_id, q.ends) for q in plan.quiet])
     if not held:
-        return f"NOT {exists}", {"quiet": quiet}
+        return f"NOT {exists}", params
     # Their ids as a list too: an index of the task model's owners can then read their
     # tasks alone (the admin's list of held reminders, at any size of the task table).
     names = [f"%(quiet_person{i})s" for i in range(len(plan.quiet))] or ["NULL"]
     return f"c.recipient IN ({', '.join(names)}) AND {exists}", {
-        "quiet": quiet,
+        **params,
         **{f"quiet_person{i}": q.person_id for i, q in enumerate(plan.quiet)},
     }
+
+
+def _people_since(name: str, people: Sequence[tuple]) -> tuple[str, dict]:
+    """Whether the row's recipient is one of `people`, (person, instant) pairs, and
+    its due instant is at or after theirs: the pairs as the JSON parameter `name`,
+    read as a table by each database's own JSON function."""
+    value = json.dumps([[person, _json_datetime(at)] for person, at in people])
+    if connection.vendor == "postgresql":
+        person = get_user_model()._meta.pk.db_type(connection)
+        table = (
+            f"SELECT CAST(e->>0 AS {person}) AS person, "  # noqa: S608 - a type name from the model
+            f"(e->>1)::timestamptz AS since FROM jsonb_array_elements(%({name})s::jsonb) AS e"
+        )
+    else:
+        table = (
+            "SELECT json_extract(value, '$[0]') AS person, "  # noqa: S608 - `name` is ours
+            f"json_extract(value, '$[1]') AS since FROM json_each(%({name})s)"
+        )
+    exists = (
+        f"EXISTS (SELECT 1 FROM ({table}) {name} "  # noqa: S608 - no value: named parameters
+        f"WHERE {name}.person = c.recipient AND c.due_at >= {name}.since)"
+    )
+    return exists, {name: value}
 
 
 def _digest_people(*, digests: bool, people, not_runs) -> tuple[str, dict]:
@@ -427,8 +446,10 @@ def slices(plan: RunPlan, parts: int) -> list[tuple[datetime, datetime]]:
     another is claiming (parts that walk the same batches wait on each other's
     uncommitted claims; a filter such as id % parts defeats the index merge).
     Slices are inclusive and a microsecond apart; reminders sharing a due date
-    share a slice, so a slice may be empty (its start after its end)."""
-    sql, params = due_reminders(plan, ordered=False)
+    share a slice, so a slice may be empty (its start after its end). The first
+    slice's walk also takes what quiet hours held back, due before the window
+    (RunPlan.held_back); they are not counted here."""
+    sql, params = due_reminders(replace(plan, woke=()), ordered=False)
     rows = fetch(_SLICE_BOUNDS.format(due=sql), params | {"parts": parts})
     ends = [aware(due_at) for (due_at,) in rows][: parts - 1]
     ends += [plan.end] * (parts - 1 - len(ends))  # fewer due reminders than parts

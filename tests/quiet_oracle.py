@@ -25,24 +25,37 @@ def zone_of(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
-def holds_from(now: datetime, zone_name: str, span) -> datetime | None:
-    """From when a person's reminders are held at `now`: None when they are not inside
-    their quiet hours. A night's span runs from its start's instant to its end's, each
-    local time read with zoneinfo's first reading; held reminders go with the first
-    hourly run (from `now`) at or after its end, and what falls due before that run
-    starts, plus five minutes, goes at once."""
+def spans(now: datetime, zone_name: str, span):
+    """The person's quiet spans (begins, ends) in UTC around `now`."""
     if span is None or span[0] == span[1]:
-        return None
+        return []
     start, end = span
     zone = zone_of(zone_name)
+    found = []
     for days in range(-3, 3):
         day = now.astimezone(UTC).date() + timedelta(days=days)
         begins = datetime.combine(day, start, tzinfo=zone).astimezone(UTC)
         end_day = day + timedelta(days=1) if end < start else day
-        ends = datetime.combine(end_day, end, tzinfo=zone).astimezone(UTC)
+        found.append((begins, datetime.combine(end_day, end, tzinfo=zone).astimezone(UTC)))
+    return found
+
+
+def holds_from(now: datetime, zone_name: str, span) -> datetime | None:
+    """From when a person's reminders are held at `now`: the end of the quiet hours
+    `now` lies in (a night's span runs from its start's instant to its end's, each
+    local time read with zoneinfo's first reading); None outside them."""
+    for begins, ends in spans(now, zone_name, span):
         if begins <= now < ends:
-            goes_at = now
-            while goes_at < ends:
-                goes_at += timedelta(hours=1)
-            return goes_at + timedelta(minutes=5)
+            return ends
     return None
+
+
+def woke_since(now: datetime, zone_name: str, span) -> datetime | None:
+    """When the person's last quiet hours ended, if within a day of `now` and `now`
+    is outside them: their reminders due since then without a row are due too."""
+    if holds_from(now, zone_name, span) is not None:
+        return None
+    ended = [ends for _, ends in spans(now, zone_name, span) if ends <= now]
+    if not ended or now - max(ended) > timedelta(days=1):
+        return None
+    return max(ended)

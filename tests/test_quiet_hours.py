@@ -1,8 +1,8 @@
 """Quiet hours (ReminderPreference.quiet_start / quiet_end): nobody is mailed inside
-them, in their own zone, but for a task due before the run after they end; every
-other reminder is held, not claimed, and goes with the first run after they end. The
-mail a real SMTP server (aiosmtpd) received, the rows, `send_reminders --dry-run` and
-the admin as staff read them."""
+them, in their own zone, but for a task due before they end; every other reminder is
+held, not claimed, and goes with the first run after they end, even one that fell due
+before that run. The mail a real SMTP server (aiosmtpd) received, the rows,
+`send_reminders --dry-run` and the admin as staff read them."""
 
 import io
 from collections import Counter
@@ -60,27 +60,50 @@ def test_held_inside_quiet_hours_but_for_tasks_due_before_they_end(relay):
 
     night = process_reminders(now=NIGHT)
     titles = Counter(m["Subject"].split(" is due")[0] for m in relay.received())
-    held_rows = ReminderLog.objects.filter(task=later).count()
+    held_rows = ReminderLog.objects.filter(task__in=[at_end, later]).count()
     midway = process_reminders(now=NIGHT + 6 * H)  # 05:00 in Paris: still quiet
     morning = process_reminders(now=MORNING)
 
-    # The 06:30 task comes before the quiet hours end, and the 07:00 one before the
-    # 07:00 run could start: both go at once; the 09:00 one waits for 07:00.
-    assert titles == {
-        "Reminder: Early": 1,
-        "Reminder: At the end": 1,
-        f"Reminder: {awake.title}": 1,
-    }
-    assert (night["selected"], night["sent"], held_rows) == (3, 3, 0)
+    # The 06:30 task comes before the quiet hours end: it goes at once. The 07:00 one
+    # (due as they end) and the 09:00 one wait for the 07:00 run.
+    assert titles == {"Reminder: Early": 1, f"Reminder: {awake.title}": 1}
+    assert (night["selected"], night["sent"], held_rows) == (2, 2, 0)
     assert midway["selected"] == 0
-    assert (morning["selected"], morning["sent"]) == (1, 1)
-    last = relay.received()[-1]
-    assert last["Subject"].startswith("Reminder: Later is due")
-    assert "Wednesday 11 March 2026 at 09:00 CET" in parts(last)[0]
+    assert (morning["selected"], morning["sent"]) == (2, 2)
+    subjects = [m["Subject"] for m in relay.received()[2:]]
+    assert sorted(subject.split(" is due")[0] for subject in subjects) == [
+        "Reminder: At the end",
+        "Reminder: Later",
+    ]
+    later_mail = next(m for m in relay.received() if m["Subject"].startswith("Reminder: Later"))
+    assert "Wednesday 11 March 2026 at 09:00 CET" in parts(later_mail)[0]
     sent = ReminderLog.objects.filter(status="sent")
     assert sorted(sent.values_list("task_id", flat=True)) == sorted(
         [early.pk, at_end.pk, later.pk, awake.pk]
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_held_reminder_due_before_the_run_after_quiet_hours_still_goes_with_it(relay):
+    """Quiet hours ending at 07:30, a task due at 07:45: held at the 07:00 run, past
+    due at the 08:00 run, which sends it all the same, and a rerun does not."""
+    ada = sleeper()
+    ReminderPreference.objects.filter(user=ada).update(quiet_end=time(7, 30))
+    task = TaskFactory(owner=ada, due_at=MORNING + timedelta(minutes=45), title="Quarter")
+    missed = TaskFactory(owner=ada, due_at=MORNING - 2 * H, title="Long before")
+
+    seven = process_reminders(now=MORNING)  # 07:00 in Paris: quiet until 07:30
+    eight = process_reminders(now=MORNING + H)
+    again = process_reminders(now=MORNING + H + timedelta(minutes=30))
+
+    assert (seven["selected"], eight["selected"], eight["sent"], again["selected"]) == (0, 1, 1, 0)
+    (mail,) = relay.received()
+    assert mail["Subject"].startswith("Reminder: Quarter is due")
+    sent = ReminderLog.objects.get(status="sent")
+    assert (sent.task_id, sent.due_at) == (task.pk, task.due_at)
+    # A task due inside the quiet hours, before they ended, was never held: it went
+    # (or, as here, was past due before any run) and is not sent now.
+    assert not ReminderLog.objects.filter(task=missed).exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from reminders_app.jobs import process_reminders
 from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun
 from tasks_app.models import Task
-from tests.quiet_oracle import SPANS, holds_from
+from tests.quiet_oracle import SPANS, holds_from, woke_since
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +42,8 @@ specs = st.builds(
         st.none(),
         st.tuples(st.sampled_from(["start", "end"]), st.sampled_from([-1, 0, 1])),
         st.integers(min_value=-180, max_value=50 * 60),
+        # Just past due: what quiet hours that ended lately held back is due now.
+        st.integers(min_value=-90, max_value=-1),
     ),
     completed=st.booleans(),
     row=st.sampled_from(["none", "sent", "sent-old-due-date", "failed", "claimed"]),
@@ -112,18 +114,21 @@ def build(specs_, *, now, end, zone="", quiet=None) -> None:
         )
 
 
-def oracle(*, now, end, held_from=None) -> list[int]:
+def oracle(*, now, end, held_from=None, woke=None) -> list[int]:
     """docs/architecture.md's due tasks, with issue 5's retry and takeover rules, by brute force:
     open, dated, now <= due_at <= end, and no row for (task, due_at) unless it is a
     failure due a retry or a claim older than the claim timeout; and of those, due
-    before `held_from` (the owner's quiet hours), if given."""
+    before `held_from` (the owner's quiet hours), if given. With `woke` (when the
+    owner's last quiet hours ended), also those due since then, past due: their
+    quiet hours held them."""
     rows = {(r.task_id, r.due_at): r for r in ReminderLog.objects.all()}
     stale_before = timezone.now() - CLAIM_TIMEOUT
     due = []
     for task in Task.objects.all():
         if task.completed_at is not None or task.due_at is None:
             continue
-        if not now <= task.due_at <= end:
+        held_back = woke is not None and woke <= task.due_at < now
+        if not (now <= task.due_at <= end or held_back):
             continue
         row = rows.get((task.pk, task.due_at))
         if row is None:
@@ -166,7 +171,8 @@ def test_the_job_reminds_exactly_the_tasks_the_oracle_finds(
         clear()
         build(specs_, now=now, end=end, zone=zone, quiet=quiet)
         held_from = holds_from(now, zone, quiet)
-        expected = oracle(now=now, end=end, held_from=held_from)
+        woke = woke_since(now, zone, quiet)
+        expected = oracle(now=now, end=end, held_from=held_from, woke=woke)
         held = [pk for pk in oracle(now=now, end=end) if pk not in expected]
         untouched = list(ReminderLog.objects.exclude(task__in=expected).values())
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from reminders_app.jobs import process_reminders
 from reminders_app.models import ReminderLog, ReminderPreference, ReminderRun
 from tests.hosts.dated.chores.models import Chore
-from tests.quiet_oracle import SPANS, holds_from
+from tests.quiet_oracle import SPANS, holds_from, woke_since
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +99,9 @@ def test_the_job_reminds_exactly_the_people_the_oracle_finds(
                 )
         # Each one's quiet hours at the run's clock: reminders due from then are held.
         held_from = [holds_from(now, zone, span) for zone, span in zip(zones, quiet, strict=True)]
+        # Each one's last quiet hours, if they ended within a day: what they held
+        # back, due since then, is due now.
+        woke = [woke_since(now, zone, span) for zone, span in zip(zones, quiet, strict=True)]
         earlier = ReminderRun.objects.create(
             window_start=now, window_end=end, status=ReminderRun.Status.SUCCEEDED
         )
@@ -126,7 +129,9 @@ def test_the_job_reminds_exactly_the_people_the_oracle_finds(
                         attempts=1,
                     )
                 settled = spec["history"] in {"sent", "suppressed"}
-                if due_at and not spec["done"] and now <= due_at <= end and not settled:
+                held_back = woke[n] is not None and due_at and woke[n] <= due_at < now
+                in_window = due_at and (now <= due_at <= end or held_back)
+                if in_window and not spec["done"] and not settled:
                     quiet_from = held_from[n]
                     due = expected if quiet_from is None or due_at < quiet_from else held
                     due.append((due_at, chore.pk, person.pk))
